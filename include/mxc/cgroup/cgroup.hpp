@@ -1,0 +1,80 @@
+// cgroup manager.  v2 is the model; on a hybrid host (v1 controllers plus a
+// cgroup2 "unified" mount) every container still gets its own v2 cgroup (its
+// id keys the audit) and resource limits go to the v1 controllers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mxc/oci/spec.hpp"
+#include "mxc/util/fd.hpp"
+
+namespace mxc::cgroup {
+
+enum class Mode { unified, hybrid, legacy, none };
+
+// What the host offers, read from a cgroupfs root (normally /sys/fs/cgroup; a
+// fixture directory in tests).
+struct Layout {
+    Mode mode = Mode::none;
+    std::string root;                              // /sys/fs/cgroup
+    std::string v2_mount;                          // /sys/fs/cgroup or /sys/fs/cgroup/unified; empty when none
+    std::map<std::string, std::string> v1_mounts;  // controller -> mount dir (cpu,cpuacct may share)
+    std::vector<std::string> v2_controllers;       // from cgroup.controllers at the v2 root
+};
+
+// Detect from /proc/self/mountinfo (mountinfo_path and root overridable for tests).
+Layout detect(const std::string &mountinfo_path = "/proc/self/mountinfo");
+const char *mode_name(Mode m);
+
+// One container's cgroups.  create() makes the directories; apply() writes
+// limits; add_pid() moves a process in; destroy() kills nothing and removes the
+// (empty) directories.  All paths are relative to the mounts in Layout.
+class Manager {
+public:
+    // path: the OCI cgroupsPath, e.g. "/mxc/c1"; a relative path is put under
+    // the calling process's own cgroup as runc does.
+    Manager(Layout layout, std::string path);
+
+    const std::string &path() const { return path_; }
+    const Layout &layout() const { return layout_; }
+    // Absolute directory of the v2 cgroup ("" when the host has no cgroup2).
+    std::string v2_dir() const;
+    // Absolute directories of the v1 controllers in use (controller -> dir).
+    std::map<std::string, std::string> v1_dirs() const;
+
+    // Create every directory; on failure removes what it created and throws.
+    void create();
+    // O_PATH|O_DIRECTORY fd of the v2 cgroup, for clone3(CLONE_INTO_CGROUP); -1 fd when none.
+    UniqueFd open_v2_dir() const;
+    // The inode number of the v2 cgroup directory (what bpf_get_current_cgroup_id returns).
+    uint64_t v2_id() const;
+    void add_pid(pid_t pid);
+    // Write the limits.  Throws "not supported: .linux.resources.X" when the host lacks the controller.
+    void apply(const oci::Resources &res);
+    // Freezer: v2 cgroup.freeze when a v2 cgroup exists, else the v1 freezer.
+    void freeze(bool frozen);
+    bool frozen() const;
+    // Pids of every process in the cgroup (v2 cgroup.procs, or the v1 pids/freezer one), recursive.
+    std::vector<pid_t> pids() const;
+    // Stats for `events --stats` in runc's JSON shape (cpu, memory, pids, blkio, hugetlb).
+    nlohmann::json stats() const;
+    // Kill every process (SIGKILL) in the cgroup, e.g. for delete --force / kill --all.
+    void kill_all(int sig);
+    // rmdir all directories (after the processes are gone); retries briefly on EBUSY.
+    void destroy();
+
+private:
+    Layout layout_;
+    std::string path_;
+};
+
+// Whether the caller can create cgroups (root, or a writable delegated v2 subtree).
+bool can_manage(const Layout &layout);
+
+} // namespace mxc::cgroup

@@ -1,0 +1,35 @@
+// Root filesystem setup inside the container's mount namespace: mounts in
+// order, rootfsPropagation, devices, /dev symlinks, pivot_root (or chroot with
+// --no-pivot), maskedPaths, readonlyPaths, root.readonly.  Every destination is
+// resolved inside the rootfs without following symlinks out of it.
+#pragma once
+
+#include <string>
+
+#include "mxc/oci/spec.hpp"
+
+namespace mxc::sandbox {
+
+struct RootfsOptions {
+    std::string rootfs;         // absolute host path of spec.root.path
+    bool no_pivot = false;
+    bool rootless = false;      // in a user namespace without host root: bind devices instead of mknod
+    bool new_user_ns = false;
+    bool new_cgroup_ns = false;
+};
+
+// Phase 1, before hooks.createContainer: make / private (or rootfsPropagation),
+// bind rootfs onto itself, do every mount of spec.mounts, create devices.
+void prepare_rootfs(const oci::Spec &spec, const RootfsOptions &opts);
+// Phase 2: pivot_root/chroot, masked and readonly paths, root.readonly,
+// rootfsPropagation on the new root.  After it, "/" is the container's root.
+void finish_rootfs(const oci::Spec &spec, const RootfsOptions &opts);
+
+// Open `path` (relative to rootfs_fd) with RESOLVE_IN_ROOT semantics: symlinks
+// and ".." stay inside.  flags are openat flags (O_PATH, O_DIRECTORY...).
+int open_in_root(int rootfs_fd, const std::string &path, int flags);
+// mkdir -p inside the root (symlinks resolved inside), then return an O_PATH fd
+// of the final component, created as a directory or an empty file (is_dir false).
+int mkdir_in_root(int rootfs_fd, const std::string &path, bool is_dir);
+
+} // namespace mxc::sandbox

@@ -1,0 +1,36 @@
+// Runtime log: `--log FILE --log-format text|json --debug`, like runc's.
+// Warnings also go to stderr so a person sees them once.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace mxc::log {
+
+enum class Level { debug, info, warn, error };
+
+struct Options {
+    std::string file;          // empty: stderr only for warn/error
+    bool json = false;         // --log-format json
+    bool debug = false;        // --debug
+};
+
+void configure(const Options &opts);
+void write(Level level, std::string_view msg);
+
+template <typename... Args> void debug(fmt::format_string<Args...> f, Args &&...a) {
+    write(Level::debug, fmt::format(f, std::forward<Args>(a)...));
+}
+template <typename... Args> void info(fmt::format_string<Args...> f, Args &&...a) {
+    write(Level::info, fmt::format(f, std::forward<Args>(a)...));
+}
+template <typename... Args> void warn(fmt::format_string<Args...> f, Args &&...a) {
+    write(Level::warn, fmt::format(f, std::forward<Args>(a)...));
+}
+template <typename... Args> void error(fmt::format_string<Args...> f, Args &&...a) {
+    write(Level::error, fmt::format(f, std::forward<Args>(a)...));
+}
+
+} // namespace mxc::log
