@@ -1,1 +1,69 @@
-int main() { return 0; }
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <seccomp.h>
+
+#include "cli.hpp"
+#include "mxc/util/error.hpp"
+#include "mxc/util/log.hpp"
+
+namespace mxc::cli {
+
+runtime::Global Context::global() const {
+    runtime::Global g;
+    g.rootless = runtime::resolve_rootless(rootless);
+    g.root = root.empty() ? runtime::default_root() : root;
+    g.systemd_cgroup = systemd_cgroup;
+    return g;
+}
+
+void run_command(Context &ctx, const std::function<int()> &fn) {
+    log::Options lo;
+    lo.file = ctx.log_file;
+    lo.json = ctx.log_format == "json";
+    lo.debug = ctx.debug;
+    log::configure(lo);
+    ctx.exit_code = fn();
+}
+
+} // namespace mxc::cli
+
+int main(int argc, char **argv) {
+    using namespace mxc;
+    cli::Context ctx;
+    CLI::App app{"mxc: an OCI container runtime and agent sandbox"};
+    app.name("mxc");
+    app.require_subcommand(1);
+    app.fallthrough();
+    const auto *sv = seccomp_version();
+    app.set_version_flag("-v,--version",
+                         fmt::format("mxc version {}\nspec: 1.2.0\nlibseccomp: {}.{}.{}", MXC_VERSION, sv->major,
+                                     sv->minor, sv->micro),
+                         "Print the version and exit");
+    app.add_option("--root", ctx.root, "Directory for container state (default /run/mxc as root, $XDG_RUNTIME_DIR/mxc otherwise)");
+    app.add_option("--log", ctx.log_file, "Append the runtime log to this file");
+    app.add_option("--log-format", ctx.log_format, "Log format")->check(CLI::IsMember({"text", "json"}));
+    app.add_flag("--debug", ctx.debug, "Log debug messages");
+    app.add_flag("--systemd-cgroup", ctx.systemd_cgroup, "Ask for systemd cgroup management (not supported: refused with a reason)");
+    app.add_option("--rootless", ctx.rootless, "Rootless mode: auto, true or false")
+        ->check(CLI::IsMember({"auto", "true", "false"}));
+    app.add_option("--criu", "Accepted for runc compatibility; checkpointing is not supported");
+
+    cli::add_lifecycle_commands(app, ctx);
+    cli::add_info_commands(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    } catch (const Error &e) {
+        log::error("{}", e.what());
+        return ctx.exit_code ? ctx.exit_code : 1;
+    } catch (const std::exception &e) {
+        log::error("{}", e.what());
+        return 1;
+    }
+    return ctx.exit_code;
+}

@@ -1,1 +1,1 @@
-// placeholder
+// id maps live in namespaces.cpp

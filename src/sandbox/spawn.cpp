@@ -1,1 +1,322 @@
-// placeholder
+// clone3 of the container process, and the runtime's side of the setup
+// conversation.
+#include "mxc/sandbox/spawn.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mxc/sandbox/console.hpp"
+#include "mxc/sandbox/namespaces.hpp"
+#include "mxc/sandbox/sync.hpp"
+#include "mxc/util/error.hpp"
+#include "mxc/util/file.hpp"
+#include "mxc/util/log.hpp"
+#include "mxc/util/proc.hpp"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+namespace mxc::sandbox {
+
+namespace {
+
+pid_t do_clone3(uint64_t flags, int cgroup_fd, int *pidfd) {
+    struct clone_args args = {};
+    args.flags = flags | CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+    args.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    }
+    long r = ::syscall(SYS_clone3, &args, sizeof args);
+    return static_cast<pid_t>(r);
+}
+
+// Kills and reaps a child unless released: no process survives a failed create.
+class ChildOwner {
+public:
+    ChildOwner(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+    ~ChildOwner() {
+        if (pid_ <= 0)
+            return;
+        pidfd_send_signal(pidfd_, SIGKILL);
+        int st;
+        while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+        }
+    }
+    void release() { pid_ = -1; }
+
+private:
+    pid_t pid_;
+    int pidfd_;
+};
+
+// Temporarily switches one of our *_for_children namespaces.
+class ChildrenNs {
+public:
+    ChildrenNs(const char *self_ns, int type) : type_(type) {
+        saved_.reset(::open(fmt::format("/proc/self/ns/{}", self_ns).c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    ~ChildrenNs() {
+        if (saved_)
+            ::setns(saved_.get(), type_);
+    }
+
+private:
+    int type_;
+    UniqueFd saved_;
+};
+
+void set_time_offsets(const oci::Linux &lin) {
+    std::string text;
+    for (const auto &[clock, off] : lin.time_offsets)
+        text += fmt::format("{} {} {}\n", clock, off.secs, off.nanosecs);
+    if (!text.empty())
+        with_context("write timens_offsets", [&] { write_file("/proc/self/timens_offsets", text, O_TRUNC); });
+}
+
+} // namespace
+
+Spawned spawn_container(const SpawnConfig &cfg) {
+    const oci::Spec &spec = *cfg.spec;
+    const oci::Linux empty_linux;
+    const oci::Linux &lin = spec.linux_ ? *spec.linux_ : empty_linux;
+    const oci::Namespace *userns = lin.find_namespace("user");
+    const oci::Namespace *pidns = lin.find_namespace("pid");
+    const oci::Namespace *timens = lin.find_namespace("time");
+
+    uint64_t flags = static_cast<uint64_t>(new_namespace_flags(lin));
+    // cgroup: unshared by the child once it is in its cgroup; time: entered
+    // through our time_for_children so offsets are set before anyone is in it.
+    flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP | CLONE_NEWTIME);
+    if (userns && !userns->path.empty())
+        flags &= static_cast<uint64_t>(CLONE_NEWPID);
+
+    UniqueFd fifo;
+    if (!cfg.fifo_path.empty()) {
+        fifo.reset(::open(cfg.fifo_path.c_str(), O_PATH | O_CLOEXEC));
+        if (!fifo)
+            throw_errno("open exec fifo {}", cfg.fifo_path);
+    }
+    UniqueFd cg_fd;
+    if (cfg.cgroup)
+        cg_fd = cfg.cgroup->open_v2_dir();
+
+    auto [parent_ch, child_ch] = SyncChannel::make_pair();
+
+    std::optional<ChildrenNs> restore_pid, restore_time;
+    if (pidns && !pidns->path.empty()) {
+        restore_pid.emplace("pid", CLONE_NEWPID);
+        UniqueFd fd(::open(pidns->path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd || ::setns(fd.get(), CLONE_NEWPID) < 0)
+            throw_errno("join pid namespace {}", pidns->path);
+    }
+    if (timens) {
+        restore_time.emplace("time", CLONE_NEWTIME);
+        if (timens->path.empty()) {
+            if (::unshare(CLONE_NEWTIME) < 0)
+                throw_errno("unshare time namespace");
+            set_time_offsets(lin);
+        } else {
+            UniqueFd fd(::open(timens->path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd || ::setns(fd.get(), CLONE_NEWTIME) < 0)
+                throw_errno("join time namespace {}", timens->path);
+        }
+    }
+
+    int pidfd = -1;
+    pid_t pid = do_clone3(flags, cg_fd ? cg_fd.get() : -1, &pidfd);
+    if (pid < 0)
+        throw_errno("clone3 container process");
+    if (pid == 0) {
+        parent_ch.close();
+        child_main(cfg, child_ch.fd(), fifo ? fifo.get() : -1);
+    }
+    restore_pid.reset();
+    restore_time.reset();
+    child_ch.close();
+    Spawned out;
+    out.pid = pid;
+    out.pidfd.reset(pidfd);
+    ChildOwner owner(pid, pidfd);
+
+    if (cfg.cgroup) {
+        with_context("join cgroup", [&] { cfg.cgroup->add_pid(pid); });
+        if (cfg.apply_limits && lin.resources)
+            with_context("apply resources", [&] { cfg.cgroup->apply(*lin.resources); });
+    }
+    if (userns && userns->path.empty())
+        with_context("user namespace", [&] { write_id_maps(pid, lin.uid_mappings, lin.gid_mappings); });
+    parent_ch.send(Msg::go);
+
+    for (;;) {
+        Message m = parent_ch.recv();
+        switch (m.type) {
+        case Msg::run_runtime_hooks:
+            if (cfg.on_runtime_hooks)
+                cfg.on_runtime_hooks(pid);
+            parent_ch.send(Msg::hooks_done, 0, cfg.state_json ? cfg.state_json(pid) : "{}");
+            break;
+        case Msg::pty_master:
+            out.pty_master = std::move(m.fd);
+            break;
+        case Msg::seccomp_fd:
+            out.seccomp_fd = std::move(m.fd);
+            break;
+        case Msg::ready:
+            owner.release();
+            return out;
+        case Msg::error:
+            throw Error(m.value, m.text);
+        default:
+            throw Error(EPROTO, fmt::format("unexpected message {} from the container", static_cast<uint32_t>(m.type)));
+        }
+    }
+}
+
+} // namespace mxc::sandbox
+
+namespace mxc::sandbox {
+
+// Declared in child.cpp.
+std::string resolve_executable(const oci::Process &p);
+[[noreturn]] void exec_process(const oci::Process &p, const std::string &file);
+void become_root_in_userns();
+void reset_signals();
+void seal_fds(int preserve_fds);
+void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch);
+
+namespace {
+
+// Runs in the exec'd process, inside every namespace of the container.
+void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
+    const oci::Linux empty_linux;
+    const oci::Linux &lin = cfg.spec->linux_ ? *cfg.spec->linux_ : empty_linux;
+    if (in_userns)
+        become_root_in_userns();
+    if (::chdir("/") < 0)
+        throw_errno("chdir /");
+    if (cfg.process.terminal) {
+        UniqueFd master = setup_console(cfg.process.console_size);
+        ch.send(Msg::pty_master, 0, "", master.get());
+    }
+    if (::chdir(cfg.process.cwd.c_str()) < 0)
+        throw_errno("chdir to cwd {}", cfg.process.cwd);
+    apply_process(*cfg.spec, cfg.process, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch);
+    std::string file = resolve_executable(cfg.process);
+    seal_fds(cfg.preserve_fds);
+    ch.send(Msg::ready);
+    exec_process(cfg.process, file);
+}
+
+[[noreturn]] void mirror_exit(pid_t pid) {
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(st)) {
+        int sig = WTERMSIG(st);
+        ::signal(sig, SIG_DFL);
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, sig);
+        ::sigprocmask(SIG_UNBLOCK, &s, nullptr);
+        ::kill(::getpid(), sig);
+        ::_exit(128 + sig);
+    }
+    ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 255);
+}
+
+} // namespace
+
+ExecSpawned spawn_exec(const ExecConfig &cfg) {
+    const oci::Linux empty_linux;
+    const oci::Linux &lin = cfg.spec->linux_ ? *cfg.spec->linux_ : empty_linux;
+    UniqueFd target = pidfd_open(cfg.target_pid);
+    UniqueFd cg_fd;
+    if (cfg.cgroup)
+        cg_fd = cfg.cgroup->open_v2_dir();
+    int ns_flags = 0;
+    for (const auto &n : lin.namespaces)
+        ns_flags |= clone_flag(n.type);
+    bool in_userns = ns_flags & CLONE_NEWUSER;
+
+    auto [parent_ch, child_ch] = SyncChannel::make_pair();
+    int pidfd = -1;
+    pid_t waiter = do_clone3(0, cg_fd ? cg_fd.get() : -1, &pidfd);
+    if (waiter < 0)
+        throw_errno("clone3 exec process");
+    if (waiter == 0) {
+        parent_ch.close();
+        try {
+            child_ch.expect(Msg::go, "waiting for the runtime");
+            // One setns(pidfd) joins them all atomically (Linux 5.8); the pid
+            // namespace applies to our children, hence the fork below.
+            if (ns_flags && ::setns(target.get(), ns_flags) < 0)
+                throw_errno("join the container's namespaces");
+            pid_t p = ::fork();
+            if (p < 0)
+                throw_errno("fork");
+            if (p == 0) {
+                reset_signals();
+                try {
+                    exec_setup(cfg, child_ch, in_userns);
+                } catch (const Error &e) {
+                    try {
+                        child_ch.send(Msg::error, e.code(), e.what());
+                    } catch (...) {
+                    }
+                }
+                ::_exit(127);
+            }
+            child_ch.send(Msg::pid, p);
+            child_ch.close();
+            mirror_exit(p);
+        } catch (const Error &e) {
+            try {
+                child_ch.send(Msg::error, e.code(), e.what());
+            } catch (...) {
+            }
+            ::_exit(127);
+        }
+    }
+    child_ch.close();
+    ChildOwner owner(waiter, pidfd);
+    UniqueFd pidfd_owner(pidfd);
+    if (cfg.cgroup)
+        with_context("join cgroup", [&] { cfg.cgroup->add_pid(waiter); });
+    parent_ch.send(Msg::go);
+    ExecSpawned out;
+    out.waiter = waiter;
+    for (;;) {
+        Message m = parent_ch.recv();
+        switch (m.type) {
+        case Msg::pid:
+            out.pid = m.value;
+            break;
+        case Msg::pty_master:
+            out.pty_master = std::move(m.fd);
+            break;
+        case Msg::seccomp_fd:
+            break;
+        case Msg::ready:
+            owner.release();
+            return out;
+        case Msg::error:
+            throw Error(m.value, m.text);
+        default:
+            throw Error(EPROTO, "unexpected message from the exec process");
+        }
+    }
+}
+
+} // namespace mxc::sandbox

@@ -86,6 +86,15 @@ void write_file_atomic(const std::string &path, std::string_view data, int mode)
     }
 }
 
+std::string absolute_or(const std::string &p) {
+    if (!p.empty() && p[0] == '/')
+        return p;
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd))
+        throw_errno("getcwd");
+    return std::string(cwd) + "/" + p;
+}
+
 bool path_exists(const std::string &path) {
     struct stat st;
     return ::lstat(path.c_str(), &st) == 0;

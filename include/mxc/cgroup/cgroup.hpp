@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,6 +27,11 @@ struct Layout {
     std::string v2_mount;                          // /sys/fs/cgroup or /sys/fs/cgroup/unified; empty when none
     std::map<std::string, std::string> v1_mounts;  // controller -> mount dir (cpu,cpuacct may share)
     std::vector<std::string> v2_controllers;       // from cgroup.controllers at the v2 root
+    // Mount dir -> the hierarchy path mounted there (mountinfo field 4; "/" unless
+    // a cgroup namespace or a bind mount shows a sub-tree).
+    std::map<std::string, std::string> mount_roots;
+    // Where a relative cgroupsPath is resolved from (overridable for tests).
+    std::string self_cgroup = "/proc/self/cgroup";
 };
 
 // Detect from /proc/self/mountinfo (mountinfo_path and root overridable for tests).
@@ -50,7 +56,7 @@ public:
 
     // Create every directory; on failure removes what it created and throws.
     void create();
-    // O_PATH|O_DIRECTORY fd of the v2 cgroup, for clone3(CLONE_INTO_CGROUP); -1 fd when none.
+    // O_RDONLY|O_DIRECTORY fd of the v2 cgroup, for clone3(CLONE_INTO_CGROUP); -1 fd when none.
     UniqueFd open_v2_dir() const;
     // The inode number of the v2 cgroup directory (what bpf_get_current_cgroup_id returns).
     uint64_t v2_id() const;
@@ -69,9 +75,23 @@ public:
     // rmdir all directories (after the processes are gone); retries briefly on EBUSY.
     void destroy();
 
+    // Test seam: called after every successful write with (file, value).
+    using WriteObserver = std::function<void(const std::string &file, const std::string &value)>;
+    void set_write_observer(WriteObserver obs) { observer_ = std::move(obs); }
+
 private:
+    friend struct Applier; // src/cgroup/apply.cpp
+    void write(const std::string &file, const std::string &value) const;
+    // Writes "+controller" into cgroup.subtree_control of every v2 ancestor lacking it.
+    void enable_v2_controller(const std::string &controller) const;
+    // Where the container's process list is read from.
+    std::string procs_dir() const;
+
     Layout layout_;
     std::string path_;
+    std::string v2_dir_;
+    std::map<std::string, std::string> v1_dirs_;
+    WriteObserver observer_;
 };
 
 // Whether the caller can create cgroups (root, or a writable delegated v2 subtree).

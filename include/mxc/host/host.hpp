@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,11 +14,18 @@ struct DoctorOptions {
     // tree with a fake /proc/sys/kernel/osrelease, /run/WSL, /mnt/wslg...).
     std::string root = "";
     bool probe_bpf = true; // try loading BPF programs (needs privilege)
+    // Environment to inspect (WSL_INTEROP, DISPLAY, PATH for newuidmap...);
+    // nullptr: the process environment.
+    const char *const *envp = nullptr;
 };
 
-// Every check: {"name":..., "ok": bool, "detail": "..."} grouped by area:
-// cgroup (mode, controllers), userns, seccomp (+notify), landlock (abi),
-// bpf (prog types that load, ringbuf, btf), wsl (detected, what would be hidden).
+// Every check: {"area":..., "name":..., "ok": bool, "detail": "..."} in
+// report["checks"], in area order: cgroup (mode, controllers, create_v2/v1),
+// userns, namespaces, seccomp (+notify), landlock (abi), bpf (prog.<type> that
+// load, map.ringbuf, btf_vmlinux, bpffs, tracefs), syscalls, mounts (idmap),
+// lsm, wsl (detected, what would be hidden).  The facts behind them are in
+// report[<area>], e.g. report["cgroup"]["mode"], report["landlock"]["abi"],
+// report["bpf"]["prog_types"]["tp_btf"], report["wsl"]["hidden"].
 nlohmann::json doctor(const DoctorOptions &opts);
 // Human rendering of doctor() output.
 std::string doctor_text(const nlohmann::json &report);
@@ -32,6 +40,8 @@ struct WslInfo {
     bool interop = false;    // /run/WSL or WSL_INTEROP
     std::vector<std::string> windows_drives; // /mnt/c ...
 };
+// envp nullptr: no environment.  windows_drives lists /mnt/<letter> that are
+// drvfs mounts (root+/proc/self/mountinfo) or hold Windows top-level dirs.
 WslInfo detect_wsl(const std::string &root, const char *const *envp);
 
 // `mxc features` (runtime-spec features.md), honest about this build and host.

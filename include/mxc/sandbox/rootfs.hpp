@@ -4,7 +4,9 @@
 // resolved inside the rootfs without following symlinks out of it.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "mxc/oci/spec.hpp"
 
@@ -17,6 +19,22 @@ struct RootfsOptions {
     bool new_user_ns = false;
     bool new_cgroup_ns = false;
 };
+
+// spec.mounts[i].options turned into what the kernel wants.  Pure: unit-tested
+// without privilege.  Unknown words go to `data` (as runc does).
+struct MountFlags {
+    unsigned long flags = 0;               // MS_* set by the options (MS_BIND, MS_RDONLY, ...)
+    unsigned long cleared = 0;             // MS_* explicitly cleared ("rw", "suid", "dev", ...)
+    std::vector<unsigned long> propagation; // MS_SHARED|MS_REC ..., applied after the mount, in order
+    uint64_t attr_set = 0;                 // MOUNT_ATTR_* for mount_setattr(AT_RECURSIVE) ("rro", ...)
+    uint64_t attr_clr = 0;
+    bool idmap = false;                    // "idmap" or "ridmap"
+    bool recursive_idmap = false;          // "ridmap"
+    std::string data;                      // "mode=755,size=65536k"
+    bool is_bind() const;
+    bool is_recursive_bind() const;
+};
+MountFlags parse_mount_options(const std::vector<std::string> &options);
 
 // Phase 1, before hooks.createContainer: make / private (or rootfsPropagation),
 // bind rootfs onto itself, do every mount of spec.mounts, create devices.

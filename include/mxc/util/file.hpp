@@ -15,6 +15,8 @@ void write_file(const std::string &path, std::string_view data, int flags = 0, i
 void write_file_at(int dirfd, const std::string &path, std::string_view data);
 // Atomic replace: write to a temp file in the same directory, fsync, rename.
 void write_file_atomic(const std::string &path, std::string_view data, int mode = 0644);
+// p made absolute against the current directory (no symlink resolution).
+std::string absolute_or(const std::string &p);
 bool path_exists(const std::string &path);
 // mkdir -p; succeeds when the directory exists.
 void mkdir_p(const std::string &path, int mode = 0755);

@@ -1,0 +1,30 @@
+// Foreground waiting for `run` and `exec`: forward signals to the container
+// process, relay its terminal, return its wait status.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include "mxc/util/fd.hpp"
+
+namespace mxc::runtime {
+
+class SignalForwarder {
+public:
+    // Blocks the forwarded signals (INT TERM HUP QUIT USR1 USR2 WINCH) so that
+    // none is lost between now and wait().
+    SignalForwarder();
+    ~SignalForwarder();
+    SignalForwarder(const SignalForwarder &) = delete;
+    SignalForwarder &operator=(const SignalForwarder &) = delete;
+
+    // Wait for our child `waitpid_target` (pidfd given); signals go to
+    // `signal_target` (the same process for run; the exec'd process for exec).
+    int wait(pid_t waitpid_target, int pidfd, UniqueFd pty_master, pid_t signal_target = -1);
+
+private:
+    sigset_t old_;
+    UniqueFd sfd_;
+};
+
+} // namespace mxc::runtime

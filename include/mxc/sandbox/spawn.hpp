@@ -1,0 +1,71 @@
+// Creating the container's first process, and exec'ing extra processes into
+// a running container.  The runtime layer (src/runtime) owns state; this layer
+// owns the kernel work and the child side.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "mxc/cgroup/cgroup.hpp"
+#include "mxc/oci/spec.hpp"
+#include "mxc/util/fd.hpp"
+
+namespace mxc::sandbox {
+
+struct SpawnConfig {
+    const oci::Spec *spec = nullptr;
+    std::string rootfs;          // absolute
+    std::string fifo_path;       // exec fifo; empty: exec as soon as ready (run)
+    bool rootless = false;
+    bool no_pivot = false;
+    bool no_new_keyring = false;
+    int preserve_fds = 0;
+    cgroup::Manager *cgroup = nullptr;     // null: no cgroup
+    bool apply_limits = true;
+    // Called in the runtime after the namespaces exist, before pivot_root, with
+    // the container pid: the runtime runs prestart + createRuntime hooks.
+    std::function<void(pid_t)> on_runtime_hooks;
+    // State JSON for hooks that run inside the container (createContainer,
+    // startContainer); built by the runtime once the pid is known.
+    std::function<std::string(pid_t)> state_json;
+    std::string container_id;
+};
+
+struct Spawned {
+    pid_t pid = -1;
+    UniqueFd pidfd;
+    UniqueFd pty_master;   // when process.terminal
+    UniqueFd seccomp_fd;   // when the filter has NOTIFY actions
+};
+
+// Clone the container process in its namespaces and cgroup, set it up, and
+// return once it is blocked on the exec fifo (or, with no fifo, about to exec).
+// On any failure the child is killed and reaped before the error is thrown.
+Spawned spawn_container(const SpawnConfig &cfg);
+
+struct ExecConfig {
+    pid_t target_pid = -1;       // the container's init
+    const oci::Spec *spec = nullptr;   // the container's config
+    oci::Process process;        // the process to run
+    cgroup::Manager *cgroup = nullptr;
+    int preserve_fds = 0;
+};
+
+// Join the namespaces of target_pid and exec the process there.  Returns the
+// host pid of the exec'd process and an owner for waiting: `waiter` is the
+// intermediate process whose exit status mirrors the exec'd process.
+struct ExecSpawned {
+    pid_t pid = -1;          // the process running the command
+    pid_t waiter = -1;       // our direct child; its status mirrors pid's
+    UniqueFd pty_master;
+};
+ExecSpawned spawn_exec(const ExecConfig &cfg);
+
+// The sandbox setup that runs inside the child (namespaces exist).  Used by
+// spawn_container; exposed for tests.
+[[noreturn]] void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd);
+
+} // namespace mxc::sandbox

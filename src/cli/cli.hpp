@@ -1,0 +1,34 @@
+// The mxc command: CLI11 wiring only; the work is in libmxc.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "mxc/runtime/runtime.hpp"
+
+namespace mxc::cli {
+
+struct Context {
+    std::string root;
+    std::string log_file;
+    std::string log_format = "text";
+    bool debug = false;
+    bool systemd_cgroup = false;
+    std::string rootless = "auto";
+    int exit_code = 0;
+
+    runtime::Global global() const;
+};
+
+// Each registers its subcommands; the callback runs after parsing and sets ctx.exit_code.
+void add_lifecycle_commands(CLI::App &app, Context &ctx);
+void add_info_commands(CLI::App &app, Context &ctx);
+
+} // namespace mxc::cli
+
+namespace mxc::cli {
+// Configure logging from the global flags, then run fn (inside a subcommand callback).
+void run_command(Context &ctx, const std::function<int()> &fn);
+} // namespace mxc::cli

@@ -1,0 +1,278 @@
+// The container's first process, between clone and exec.  Runs in the new
+// namespaces; every failure goes back to the runtime over the sync channel.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "mxc/sandbox/console.hpp"
+#include "mxc/sandbox/hooks.hpp"
+#include "mxc/sandbox/namespaces.hpp"
+#include "mxc/sandbox/process_setup.hpp"
+#include "mxc/sandbox/rootfs.hpp"
+#include "mxc/sandbox/spawn.hpp"
+#include "mxc/sandbox/sync.hpp"
+#include "mxc/seccomp/seccomp.hpp"
+#include "mxc/util/error.hpp"
+#include "mxc/util/file.hpp"
+#include "mxc/util/log.hpp"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace mxc::sandbox {
+
+namespace {
+
+std::string env_lookup(const std::vector<std::string> &env, const std::string &key) {
+    for (const auto &e : env)
+        if (e.size() > key.size() && e.compare(0, key.size(), key) == 0 && e[key.size()] == '=')
+            return e.substr(key.size() + 1);
+    return {};
+}
+
+} // namespace
+
+// The program to exec: args[0] searched in the process's own PATH (not ours),
+// checked for execute permission now so that a typo fails `create`, not `start`.
+std::string resolve_executable(const oci::Process &p) {
+    const std::string &arg0 = p.args.at(0);
+    if (arg0.find('/') != std::string::npos) {
+        if (::access(arg0.c_str(), X_OK) < 0)
+            throw_errno("exec {}", arg0);
+        return arg0;
+    }
+    std::string path = env_lookup(p.env, "PATH");
+    if (path.empty())
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    int last_err = ENOENT;
+    size_t pos = 0;
+    while (pos <= path.size()) {
+        size_t end = path.find(':', pos);
+        if (end == std::string::npos)
+            end = path.size();
+        std::string dir = path.substr(pos, end - pos);
+        pos = end + 1;
+        std::string cand = (dir.empty() ? std::string(".") : dir) + "/" + arg0;
+        struct stat st;
+        if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+            if (::access(cand.c_str(), X_OK) == 0)
+                return cand;
+            last_err = EACCES;
+        }
+    }
+    throw Error(last_err, fmt::format("exec {}: not found in PATH {}", arg0, path));
+}
+
+[[noreturn]] void exec_process(const oci::Process &p, const std::string &file) {
+    std::vector<char *> argv, envp;
+    for (const auto &a : p.args)
+        argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    for (const auto &e : p.env)
+        envp.push_back(const_cast<char *>(e.c_str()));
+    envp.push_back(nullptr);
+    ::execve(file.c_str(), argv.data(), envp.data());
+    throw_errno("exec {}", file);
+}
+
+// The runtime blocks the signals it forwards; the container starts clean.
+void reset_signals() {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            ::signal(sig, SIG_DFL);
+}
+
+void become_root_in_userns() {
+    if (::setresgid(0, 0, 0) < 0)
+        throw_errno("setresgid 0 in the user namespace");
+    if (::setresuid(0, 0, 0) < 0)
+        throw_errno("setresuid 0 in the user namespace");
+}
+
+void write_sysctls(const std::map<std::string, std::string> &sysctl) {
+    for (const auto &[key, value] : sysctl) {
+        std::string path = "/proc/sys/" + key;
+        for (size_t i = 10; i < path.size(); ++i)
+            if (path[i] == '.')
+                path[i] = '/';
+        with_context(fmt::format("sysctl {}", key), [&] { write_file_at(AT_FDCWD, path, value); });
+    }
+}
+
+// Marks every fd above the preserved ones close-on-exec, so nothing of the
+// runtime (the state dir, the bundle, host directories) leaks into the
+// container: the CVE-2024-21626 class.
+void seal_fds(int preserve_fds) {
+    for (int fd = 3; fd < 3 + preserve_fds; ++fd) {
+        int fl = ::fcntl(fd, F_GETFD);
+        if (fl >= 0)
+            ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+    }
+    if (::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        throw_errno("close_range");
+}
+
+void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch) {
+    (void)sync_fd;
+    std::optional<seccomp::Filter> filter;
+    const oci::Linux *lin = spec.linux_ ? &*spec.linux_ : nullptr;
+    if (lin && lin->seccomp)
+        filter = seccomp::compile(*lin->seccomp);
+    apply_process_attributes(p, lin);
+    auto load_seccomp = [&] {
+        if (!filter)
+            return;
+        UniqueFd nfd = with_context("load seccomp filter", [&] { return filter->load(); });
+        if (nfd)
+            ch.send(Msg::seccomp_fd, 0, "", nfd.get());
+    };
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before
+    // the capabilities are dropped; with it, as late as possible.
+    if (!p.no_new_privileges)
+        load_seccomp();
+    apply_credentials(p, setgroups_ok);
+    if (p.no_new_privileges)
+        load_seccomp();
+}
+
+void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
+    const oci::Spec &spec = *cfg.spec;
+    const oci::Linux empty_linux;
+    const oci::Linux &lin = spec.linux_ ? *spec.linux_ : empty_linux;
+    const oci::Process &proc = *spec.process;
+
+    ch.expect(Msg::go, "waiting for the runtime");
+
+    // Namespaces given by path: the user namespace first, so that the others
+    // are joined with the capabilities it grants.
+    const oci::Namespace *userns = lin.find_namespace("user");
+    bool in_userns = userns != nullptr;
+    if (userns && !userns->path.empty()) {
+        UniqueFd fd(::open(userns->path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd || ::setns(fd.get(), CLONE_NEWUSER) < 0)
+            throw_errno("join user namespace {}", userns->path);
+    }
+    for (const auto &ns : lin.namespaces) {
+        if (ns.path.empty() || ns.type == "user" || ns.type == "pid")
+            continue;
+        UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd)
+            throw_errno("open {} namespace {}", ns.type, ns.path);
+        if (::setns(fd.get(), clone_flag(ns.type)) < 0)
+            throw_errno("join {} namespace {}", ns.type, ns.path);
+    }
+    if (userns && !userns->path.empty()) {
+        int rest = new_namespace_flags(lin) & ~(CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME | CLONE_NEWUSER);
+        if (rest && ::unshare(rest) < 0)
+            throw_errno("unshare namespaces");
+    }
+    if (in_userns)
+        become_root_in_userns();
+    // After the runtime moved us into our cgroups, so that the new cgroup
+    // namespace is rooted at the container's own cgroup.
+    const oci::Namespace *cgns = lin.find_namespace("cgroup");
+    if (cgns && cgns->path.empty() && ::unshare(CLONE_NEWCGROUP) < 0)
+        throw_errno("unshare cgroup namespace");
+
+    if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+        throw_errno("sethostname {}", spec.hostname);
+    if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
+        throw_errno("setdomainname {}", spec.domainname);
+    write_sysctls(lin.sysctl);
+
+    if (!cfg.no_new_keyring) {
+        // A fresh session keyring so the container cannot read the host's keys.
+        std::string name = "_ses." + cfg.container_id;
+        if (::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name.c_str()) < 0 && errno != ENOSYS &&
+            errno != EACCES && errno != EPERM)
+            throw_errno("join session keyring");
+    }
+
+    RootfsOptions ro;
+    ro.rootfs = cfg.rootfs;
+    ro.no_pivot = cfg.no_pivot;
+    ro.rootless = cfg.rootless;
+    ro.new_user_ns = in_userns;
+    ro.new_cgroup_ns = cgns != nullptr;
+    prepare_rootfs(spec, ro);
+
+    ch.send(Msg::run_runtime_hooks);
+    std::string state = ch.expect(Msg::hooks_done, "waiting for createRuntime hooks").text;
+    if (spec.hooks)
+        run_hooks(spec.hooks->create_container, "createContainer", nlohmann::json::parse(state));
+
+    finish_rootfs(spec, ro);
+
+    if (proc.terminal) {
+        UniqueFd master = setup_console(proc.console_size);
+        ch.send(Msg::pty_master, 0, "", master.get());
+    }
+    if (::chdir(proc.cwd.c_str()) < 0)
+        throw_errno("chdir to process.cwd {}", proc.cwd);
+
+    apply_process(spec, proc, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch);
+    std::string file = resolve_executable(proc);
+    seal_fds(cfg.preserve_fds);
+
+    // `create` exits once we are ready; from here we outlive it.
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    ch.send(Msg::ready);
+    if (fifo_fd >= 0) {
+        // Blocks until `start` opens the fifo for reading.
+        std::string p = fmt::format("/proc/self/fd/{}", fifo_fd);
+        UniqueFd w(::open(p.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!w)
+            throw_errno("open exec fifo");
+        write_all(w.get(), "0");
+    }
+    ::close(fifo_fd);
+    if (spec.hooks && !spec.hooks->start_container.empty()) {
+        auto st = nlohmann::json::parse(state);
+        st["status"] = "running";
+        run_hooks(spec.hooks->start_container, "startContainer", st);
+    }
+    exec_process(proc, file);
+}
+
+void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd) {
+    SyncChannel ch{UniqueFd(sync_fd)};
+    bool reported_ready = false;
+    try {
+        // Die with the runtime until we are handed over (create exits on success
+        // after `ready`, which clears this below).
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        reset_signals();
+        child_setup(cfg, ch, fifo_fd);
+    } catch (const Error &e) {
+        try {
+            ch.send(Msg::error, e.code(), e.what());
+        } catch (...) {
+            reported_ready = true;
+        }
+        if (reported_ready) {
+            std::string line = fmt::format("mxc: {}\n", e.what());
+            (void)!::write(STDERR_FILENO, line.data(), line.size());
+        }
+    } catch (const std::exception &e) {
+        try {
+            ch.send(Msg::error, 0, e.what());
+        } catch (...) {
+        }
+    }
+    ::_exit(127);
+}
+
+} // namespace mxc::sandbox
