@@ -156,7 +156,9 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
         throw_errno("mkdir {}", store.dir(o.id));
     }
     cr.dir_made = true;
-    if (use_fifo && ::mkfifo(store.fifo(o.id).c_str(), 0600) < 0)
+    // 0622 like runc: the container process may run as any uid and reopens the
+    // fifo for writing through /proc/self/fd; the 0711 state dir keeps others out.
+    if (use_fifo && (::mkfifo(store.fifo(o.id).c_str(), 0622) < 0 || ::chmod(store.fifo(o.id).c_str(), 0622) < 0))
         throw_errno("mkfifo {}", store.fifo(o.id));
 
     State st;

@@ -125,11 +125,17 @@ void apply_capability_sets(const oci::Capabilities &caps) {
         if (!prm.count(c))
             throw_error(".process.capabilities.effective: {} is not in the permitted set", capability_name(c));
     // The kernel only keeps an ambient capability that is both permitted and
-    // inheritable (capabilities(7)).
-    for (int c : amb)
-        if (!prm.count(c) || !inh.count(c))
-            throw_error(".process.capabilities.ambient: {} must also be in the permitted and inheritable sets",
-                        capability_name(c));
+    // inheritable (capabilities(7)).  runc skips the others (`runc spec` itself
+    // lists ambient caps without inheritable ones), and so do we, with a note.
+    for (auto it = amb.begin(); it != amb.end();) {
+        if (!prm.count(*it) || !inh.count(*it)) {
+            log::debug(".process.capabilities.ambient: {} skipped: not in both permitted and inheritable",
+                       capability_name(*it));
+            it = amb.erase(it);
+        } else {
+            ++it;
+        }
+    }
 
     CapPtr state(cap_init());
     if (!state)

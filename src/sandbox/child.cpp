@@ -220,6 +220,9 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
         UniqueFd master = setup_console(proc.console_size);
         ch.send(Msg::pty_master, 0, "", master.get());
     }
+    // runc creates a missing cwd; after pivot_root the path cannot leave the root.
+    if (struct stat cst; ::stat(proc.cwd.c_str(), &cst) < 0 && errno == ENOENT)
+        with_context(".process.cwd", [&] { mkdir_p(proc.cwd, 0755); });
     if (::chdir(proc.cwd.c_str()) < 0)
         throw_errno("chdir to process.cwd {}", proc.cwd);
 

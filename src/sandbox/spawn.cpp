@@ -87,6 +87,33 @@ void set_time_offsets(const oci::Linux &lin) {
 
 } // namespace
 
+oci::Resources effective_resources(const oci::Linux &lin) {
+    oci::Resources r = lin.resources.value_or(oci::Resources{});
+    if (r.devices.empty())
+        return r;
+    // As runc does: after the spec's rules, allow mknod of anything (the device
+    // list decides what exists), the devices every container needs, and the
+    // ones linux.devices creates.
+    auto allow = [&](const char *type, std::optional<int64_t> major, std::optional<int64_t> minor, const char *acc) {
+        oci::DeviceRule d;
+        d.allow = true;
+        d.type = type;
+        d.major = major;
+        d.minor = minor;
+        d.access = acc;
+        r.devices.push_back(d);
+    };
+    allow("c", std::nullopt, std::nullopt, "m");
+    allow("b", std::nullopt, std::nullopt, "m");
+    for (auto [maj, min] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}})
+        allow("c", maj, min, "rwm");
+    allow("c", 136, std::nullopt, "rwm"); // /dev/pts/*
+    for (const auto &d : lin.devices)
+        if (d.type != "p")
+            allow(d.type == "u" ? "c" : d.type.c_str(), d.major, d.minor, "rwm");
+    return r;
+}
+
 Spawned spawn_container(const SpawnConfig &cfg) {
     const oci::Spec &spec = *cfg.spec;
     const oci::Linux empty_linux;
@@ -153,7 +180,7 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     if (cfg.cgroup) {
         with_context("join cgroup", [&] { cfg.cgroup->add_pid(pid); });
         if (cfg.apply_limits && lin.resources)
-            with_context("apply resources", [&] { cfg.cgroup->apply(*lin.resources); });
+            with_context("apply resources", [&] { cfg.cgroup->apply(effective_resources(lin)); });
     }
     if (userns && userns->path.empty())
         with_context("user namespace", [&] { write_id_maps(pid, lin.uid_mappings, lin.gid_mappings); });
@@ -177,7 +204,7 @@ Spawned spawn_container(const SpawnConfig &cfg) {
             owner.release();
             return out;
         case Msg::error:
-            throw Error(m.value, m.text);
+            throw Error::rendered(m.value, m.text);
         default:
             throw Error(EPROTO, fmt::format("unexpected message {} from the container", static_cast<uint32_t>(m.type)));
         }
@@ -312,7 +339,7 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
             owner.release();
             return out;
         case Msg::error:
-            throw Error(m.value, m.text);
+            throw Error::rendered(m.value, m.text);
         default:
             throw Error(EPROTO, "unexpected message from the exec process");
         }

@@ -95,7 +95,7 @@ Message SyncChannel::expect(Msg type, const char *what) {
         throw;
     }
     if (m.type == Msg::error)
-        throw Error(m.value, m.text);
+        throw Error::rendered(m.value, m.text);
     if (m.type != type)
         throw Error(EPROTO, fmt::format("{}: unexpected message {} (wanted {})", what,
                                         static_cast<uint32_t>(m.type), static_cast<uint32_t>(type)));

@@ -18,7 +18,7 @@ void Error::render() {
         out += ": ";
     }
     out += message_;
-    if (err_ != 0)
+    if (err_ != 0 && !raw_)
         out += fmt::format(": {} ({})", std::strerror(err_), errno_name(err_));
     rendered_ = std::move(out);
 }

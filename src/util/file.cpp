@@ -63,7 +63,7 @@ void write_file_at(int dirfd, const std::string &path, std::string_view data) {
         throw_errno("write {} to {}", data, path);
 }
 
-void write_file_atomic(const std::string &path, std::string_view data, int mode) {
+void write_file_atomic(const std::string &path, std::string_view data, int mode, bool durable) {
     std::random_device rd;
     std::string tmp = fmt::format("{}.tmp{:x}", path, rd());
     {
@@ -72,7 +72,7 @@ void write_file_atomic(const std::string &path, std::string_view data, int mode)
             throw_errno("create {}", tmp);
         try {
             write_all(fd.get(), data);
-            if (::fsync(fd.get()) < 0)
+            if (durable && ::fsync(fd.get()) < 0)
                 throw_errno("fsync {}", tmp);
         } catch (...) {
             ::unlink(tmp.c_str());

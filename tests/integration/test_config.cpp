@@ -135,6 +135,7 @@ TEST_F(Config, UserUidGidAdditionalGidsUmask)
     b.json()["process"]["user"] = {
         {"uid", 1000}, {"gid", 1001}, {"additionalGids", {10, 20}}, {"umask", 077}};
     Json p = run_probe(b);
+    ASSERT_TRUE(p.is_object());
     EXPECT_EQ(p["uid"], 1000);
     EXPECT_EQ(p["euid"], 1000);
     EXPECT_EQ(p["gid"], 1001);

@@ -252,8 +252,11 @@ TEST_F(Lifecycle, DeleteOfCreatedContainerCleansUp)
     Bundle& b = sleeping_bundle();
     std::string id = new_id("del-created");
     ASSERT_EQ(run_mxc({"create", "--bundle", b.dir().string(), id}).status, 0);
+    ASSERT_EQ(status_of(id), "created");
+    int pid = init_pid(id);
     RunResult d = run_mxc({"delete", "--force", id});
     EXPECT_EQ(d.status, 0) << d.describe();
+    EXPECT_TRUE(wait_for([&] { return kill(pid, 0) != 0; }, 5s)) << "init " << pid << " survived";
     EXPECT_TRUE(wait_for([&] { return leftovers(id, b).empty(); }, 5s))
         << ::testing::PrintToString(leftovers(id, b));
 }
@@ -402,6 +405,7 @@ TEST_F(Lifecycle, PausedContainerCanBeForceDeleted)
     std::string id = new_id("pause-del");
     ASSERT_NO_FATAL_FAILURE(create_and_start(id, b));
     ASSERT_EQ(run_mxc({"pause", id}).status, 0);
+    ASSERT_EQ(status_of(id), "paused");
     RunResult d = run_mxc({"delete", "--force", id});
     EXPECT_EQ(d.status, 0) << d.describe();
     EXPECT_TRUE(wait_for([&] { return leftovers(id, b).empty(); }, 5s))

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 
 #include "mxc/oci/spec.hpp"
 #include "mxc/sandbox/rootfs.hpp"
@@ -451,6 +453,49 @@ TEST_F(RootfsDir, IdmappedBindMount) {
     });
     if (err.find("idmap") != std::string::npos && err.find("EINVAL") != std::string::npos)
         GTEST_SKIP() << "filesystem of /tmp does not support idmapped mounts: " << err;
+    EXPECT_EQ(err, "");
+}
+
+TEST_F(RootfsDir, RootlessBindsHostDevices) {
+    if (!is_root())
+        GTEST_SKIP() << "needs root (mount namespaces)";
+    mxc::oci::Spec spec;
+    spec.root = mxc::oci::Root{rootfs, false};
+    spec.mounts = {mnt("/dev", "tmpfs", "tmpfs", {"nosuid", "mode=755"})};
+    sb::RootfsOptions opts;
+    opts.rootfs = rootfs;
+    opts.rootless = true; // no mknod: every node is a bind of the host's
+    std::string err = in_mount_ns([&] {
+        sb::prepare_rootfs(spec, opts);
+        struct stat st {};
+        CHILD_CHECK(stat((rootfs + "/dev/null").c_str(), &st) == 0 && S_ISCHR(st.st_mode));
+        CHILD_CHECK(st.st_rdev == makedev(1, 3));
+        mxc::write_file(rootfs + "/dev/null", "discarded");
+    });
+    EXPECT_EQ(err, "");
+}
+
+TEST_F(RootfsDir, CgroupMountFollowsHostLayout) {
+    if (!is_root())
+        GTEST_SKIP() << "needs root (mount namespaces)";
+    struct statfs sf {};
+    const bool unified = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+    const bool hybrid = !unified && statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+    if (!unified && !hybrid)
+        GTEST_SKIP() << "host has no cgroup2 mount";
+    mxc::oci::Spec spec;
+    spec.root = mxc::oci::Root{rootfs, false};
+    spec.mounts = {mnt("/sys/fs/cgroup", "cgroup", "cgroup", {"nosuid", "noexec", "nodev", "relatime", "ro"})};
+    sb::RootfsOptions opts;
+    opts.rootfs = rootfs;
+    std::string err = in_mount_ns([&] {
+        sb::prepare_rootfs(spec, opts);
+        const std::string v2 = rootfs + (unified ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified");
+        struct statfs s {};
+        CHILD_CHECK(statfs(v2.c_str(), &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC);
+        CHILD_CHECK(mxc::path_exists(v2 + "/cgroup.procs"));
+        expect_errno(mkdir((rootfs + "/sys/fs/cgroup/x").c_str(), 0755), EROFS, "mkdir in ro cgroup mount");
+    });
     EXPECT_EQ(err, "");
 }
 

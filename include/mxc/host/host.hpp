@@ -11,7 +11,11 @@ namespace mxc::host {
 
 struct DoctorOptions {
     // Prefix for every host path read by detection (tests point it at a fixture
-    // tree with a fake /proc/sys/kernel/osrelease, /run/WSL, /mnt/wslg...).
+    // tree with a fake /proc/sys/kernel/osrelease, /run/WSL, /mnt/wslg...,
+    // /proc/self/mountinfo).  Probes that are syscalls (unshare, seccomp,
+    // landlock, bpf, clone3, openat2, mount_setattr) test the running kernel
+    // whatever the root; cgroup mkdir probes refuse a directory that is not
+    // cgroupfs, so a fixture never reports a cgroup as creatable.
     std::string root = "";
     bool probe_bpf = true; // try loading BPF programs (needs privilege)
     // Environment to inspect (WSL_INTEROP, DISPLAY, PATH for newuidmap...);

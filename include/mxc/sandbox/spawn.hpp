@@ -45,6 +45,8 @@ struct Spawned {
 // return once it is blocked on the exec fifo (or, with no fifo, about to exec).
 // On any failure the child is killed and reaped before the error is thrown.
 Spawned spawn_container(const SpawnConfig &cfg);
+// linux.resources plus the device rules every container gets (runc's defaults).
+oci::Resources effective_resources(const oci::Linux &lin);
 
 struct ExecConfig {
     pid_t target_pid = -1;       // the container's init

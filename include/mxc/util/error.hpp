@@ -17,6 +17,15 @@ class Error : public std::exception {
 public:
     Error(int err, std::string message) : err_(err), message_(std::move(message)) { render(); }
     explicit Error(std::string message) : Error(0, std::move(message)) {}
+    // An error already rendered elsewhere (e.g. by the container process and
+    // sent over the sync channel): keep its text as is, and its errno.
+    static Error rendered(int err, std::string text) {
+        Error e(err, std::string());
+        e.message_ = text;
+        e.raw_ = true;
+        e.render();
+        return e;
+    }
 
     // errno of the first cause, 0 when the failure was not a syscall.
     int code() const noexcept { return err_; }
@@ -39,6 +48,7 @@ private:
     std::string message_;
     std::vector<std::string> context_;
     std::string rendered_;
+    bool raw_ = false;
 };
 
 // "ENOENT" for 2; "E123" when unknown.
