@@ -25,6 +25,7 @@ struct Context {
 // Each registers its subcommands; the callback runs after parsing and sets ctx.exit_code.
 void add_lifecycle_commands(CLI::App &app, Context &ctx);
 void add_info_commands(CLI::App &app, Context &ctx);
+void add_identity_commands(CLI::App &app, Context &ctx);
 
 } // namespace mxc::cli
 

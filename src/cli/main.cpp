@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
 
     cli::add_lifecycle_commands(app, ctx);
     cli::add_info_commands(app, ctx);
+    cli::add_identity_commands(app, ctx);
 
     try {
         app.parse(argc, argv);
