@@ -18,6 +18,7 @@ struct Context {
     bool systemd_cgroup = false;
     std::string rootless = "auto";
     int exit_code = 0;
+    bool agent_mode = false;  // `run ... -- CMD`
 
     runtime::Global global() const;
 };
@@ -26,6 +27,7 @@ struct Context {
 void add_lifecycle_commands(CLI::App &app, Context &ctx);
 void add_info_commands(CLI::App &app, Context &ctx);
 void add_identity_commands(CLI::App &app, Context &ctx);
+void add_profile_commands(CLI::App &app, Context &ctx);
 
 } // namespace mxc::cli
 

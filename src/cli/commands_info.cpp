@@ -75,7 +75,7 @@ void add_info_commands(CLI::App &app, Context &ctx) {
         c->add_option("-f,--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
         c->add_option("id", *id, "Container id")->required();
         c->add_option("ps-args", *extra, "Ignored (runc passes these to ps(1))");
-        c->callback([&ctx, id, format] {
+        c->callback([&ctx, id, format, extra] {
             run_command(ctx, [&] {
                 auto pids = runtime::ps(ctx.global(), *id);
                 if (*format == "json") {

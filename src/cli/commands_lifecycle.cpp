@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "cli.hpp"
+#include "mxc/runtime/agent.hpp"
 #include "mxc/sandbox/process_setup.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
@@ -70,12 +71,53 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
         c->callback([&ctx, id] { run_command(ctx, [&] { runtime::start(ctx.global(), *id); return 0; }); });
     }
     {
+        // `run ID` is the OCI command; `run [flags] -- CMD...` is the agent
+        // sandbox (main() tells them apart by the "--").
         auto o = std::make_shared<runtime::CreateOptions>();
-        auto *c = app.add_subcommand("run", "Create and start a container; wait for it unless --detach");
-        add_create_flags(c, *o);
+        auto a = std::make_shared<runtime::AgentOptions>();
+        auto rest = std::make_shared<std::vector<std::string>>();
+        auto *c = app.add_subcommand("run", "Run a container from a bundle (run ID), or a command in an agent sandbox (run -- CMD)");
+        c->add_option("-b,--bundle", o->bundle, "OCI: path to the bundle directory (default: current directory)");
+        c->add_option("--pid-file", o->pid_file, "OCI: write the container process's pid to this file");
+        c->add_option("--console-socket", o->console_socket, "OCI: unix socket that receives the pty master");
+        c->add_flag("--no-pivot", o->no_pivot, "OCI: use chroot instead of pivot_root");
+        c->add_flag("--no-new-keyring", o->no_new_keyring, "OCI: keep the caller's session keyring");
+        c->add_option("--preserve-fds", o->preserve_fds, "OCI: pass N extra fds")->check(CLI::NonNegativeNumber);
+        c->add_flag("--keep", o->keep, "OCI: accepted for runc compatibility");
         c->add_flag("-d,--detach", o->detach, "Return once the container has started");
-        c->add_flag("--keep", o->keep, "Accepted for runc compatibility (the container is deleted on exit)");
-        c->callback([&ctx, o] { run_command(ctx, [&] { return runtime::run(ctx.global(), *o); }); });
+        c->add_option("--profile", a->profile, "Agent: profile name or YAML file (default: agent)");
+        c->add_option("--identity", a->identity, "Agent: identity to bind the sandbox to (default: yours)");
+        c->add_option("--name", a->name, "Agent: sandbox id (default: agent-<random>)");
+        c->add_option("--workspace", a->req.workspace, "Agent: read-write workspace (default: current directory)");
+        c->add_option("--rw", a->req.rw, "Agent: grant read-write access to PATH (repeatable)")->allow_extra_args(false);
+        c->add_option("--ro", a->req.ro, "Agent: grant read-only access to PATH (repeatable)")->allow_extra_args(false);
+        c->add_option("--deny", a->req.deny, "Agent: hide PATH (repeatable)")->allow_extra_args(false);
+        c->add_option("--net", a->req.net, "Agent: network mode")->check(CLI::IsMember({"none", "loopback", "allow", "host"}));
+        c->add_option("--allow", a->req.allow, "Agent: allow HOST[:PORT] or CIDR through the proxy (repeatable)")->allow_extra_args(false);
+        c->add_option("--memory", a->req.memory, "Agent: memory limit, e.g. 512M");
+        c->add_option("--pids", a->req.pids, "Agent: maximum number of processes");
+        c->add_option("--cpus", a->req.cpus, "Agent: CPU limit, e.g. 1.5");
+        c->add_option("--timeout", a->req.timeout, "Agent: kill the sandbox after DURATION (exit status 124)");
+        c->add_option("--env", a->req.env_set, "Agent: set K=V inside (repeatable)")->allow_extra_args(false);
+        c->add_option("--keep-env", a->req.keep_env, "Agent: keep this variable (or PREFIX*) from the caller (repeatable)")->allow_extra_args(false);
+        c->add_flag("-t,--tty", a->req.tty, "Agent: give the command a pseudo-terminal");
+        c->add_flag("--json", a->json, "Agent: print a JSON summary on stderr at exit");
+        c->add_flag("--quiet", a->quiet, "Agent: no summary line at exit");
+        c->add_flag("--gpu", a->req.gpu, "Agent: expose /usr/lib/wsl (WSL GPU)");
+        c->add_option("args", *rest, "ID (OCI), or -- CMD [ARGS...] (agent)");
+        c->callback([&ctx, o, a, rest] {
+            run_command(ctx, [&] {
+                if (ctx.agent_mode) {
+                    a->req.command = *rest;
+                    a->detach = o->detach;
+                    return runtime::run_agent(ctx.global(), *a);
+                }
+                if (rest->size() != 1)
+                    throw_error("run: expected one container id (OCI bundle), or -- CMD [ARGS...] (agent sandbox)");
+                o->id = rest->front();
+                return runtime::run(ctx.global(), *o);
+            });
+        });
     }
     {
         auto id = std::make_shared<std::string>();
@@ -130,19 +172,29 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
         c->add_flag("-d,--detach", a->detach, "Do not wait for the process");
         c->add_option("--pid-file", a->pid_file, "Write the process's pid here");
         c->add_option("--console-socket", a->console_socket, "Unix socket that receives the pty master");
-        c->add_option("-e,--env", a->env, "Set an environment variable KEY=VALUE (repeatable)");
+        c->add_option("-e,--env", a->env, "Set an environment variable KEY=VALUE (repeatable)")->allow_extra_args(false);
         c->add_option("--cwd", a->cwd, "Working directory inside the container");
         c->add_option("-u,--user", a->user, "uid[:gid] to run as");
-        c->add_option("-g,--additional-gids", a->gids, "Additional group id (repeatable)");
-        c->add_option("-c,--cap", a->caps, "Add a capability to all sets (repeatable)");
+        c->add_option("-g,--additional-gids", a->gids, "Additional group id (repeatable)")->allow_extra_args(false);
+        c->add_option("-c,--cap", a->caps, "Add a capability to all sets (repeatable)")->allow_extra_args(false);
         c->add_flag("--no-new-privs", a->nnp, "Set no_new_privs");
         c->add_option("--preserve-fds", a->preserve_fds, "Pass N extra fds")->check(CLI::NonNegativeNumber);
-        c->add_option("--apparmor", a->apparmor, "AppArmor profile (refused: not supported)");
-        c->add_option("--process-label", a->label, "SELinux label (refused: not supported)");
-        c->add_option("id", a->id, "Container id")->required();
-        c->add_option("args", a->args, "Command and arguments");
-        c->callback([&ctx, a] {
+        c->add_option("--apparmor", a->apparmor, "AppArmor profile (refused: not supported)")->allow_extra_args(false);
+        c->add_option("--process-label", a->label, "SELinux label (refused: not supported)")->allow_extra_args(false);
+        // Everything from the container id on is ID CMD ARGS...: the command's
+        // own options (sh -c ...) are not ours.
+        c->prefix_command();
+        c->footer("Usage: mxc exec [OPTIONS] ID [--] CMD [ARGS...]");
+        c->callback([&ctx, a, c] {
             run_command(ctx, [&] {
+                auto rest = c->remaining();
+                if (rest.empty())
+                    throw_error("exec: missing container id");
+                a->id = rest.front();
+                rest.erase(rest.begin());
+                if (!rest.empty() && rest.front() == "--")
+                    rest.erase(rest.begin());
+                a->args = rest;
                 auto g = ctx.global();
                 runtime::ExecOptions o;
                 o.id = a->id;
@@ -151,14 +203,14 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
                 o.console_socket = a->console_socket;
                 o.preserve_fds = a->preserve_fds;
                 if (!a->apparmor.empty() || !a->label.empty())
-                    throw_error("exec \"{}\": --apparmor/--process-label: not supported on this host", a->id);
+                    throw_error("exec \"{}\": --apparmor/--process-label: not supported: mxc does not apply LSM labels", a->id);
                 if (!a->process_file.empty()) {
                     auto j = nlohmann::json::parse(read_input(a->process_file), nullptr, false);
                     if (j.is_discarded())
                         throw_error("exec \"{}\": {}: invalid JSON", a->id, a->process_file);
                     o.process = oci::parse_process(j, a->process_file);
                 } else {
-                    o.process = runtime::base_process(g, a->id);
+                    o.process = with_context(fmt::format("exec \"{}\"", a->id), [&] { return runtime::base_process(g, a->id); });
                     o.process.args = a->args;
                 }
                 if (a->tty)
@@ -240,9 +292,10 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
                         r.cpu.emplace();
                     return *r.cpu;
                 };
-                if (!a->memory.empty()) mem().limit = parse_size(a->memory, "--memory");
-                if (!a->memory_reservation.empty()) mem().reservation = parse_size(a->memory_reservation, "--memory-reservation");
-                if (!a->memory_swap.empty()) mem().swap = parse_size(a->memory_swap, "--memory-swap");
+                auto ctx_update = fmt::format("update \"{}\"", a->id);
+                if (!a->memory.empty()) mem().limit = with_context(ctx_update, [&] { return parse_size(a->memory, "--memory"); });
+                if (!a->memory_reservation.empty()) mem().reservation = with_context(ctx_update, [&] { return parse_size(a->memory_reservation, "--memory-reservation"); });
+                if (!a->memory_swap.empty()) mem().swap = with_context(ctx_update, [&] { return parse_size(a->memory_swap, "--memory-swap"); });
                 if (a->pids_limit) r.pids = oci::Pids{*a->pids_limit};
                 if (a->cpu_quota) cpu().quota = *a->cpu_quota;
                 if (a->cpu_period) cpu().period = *a->cpu_period;

@@ -53,6 +53,18 @@ int main(int argc, char **argv) {
     cli::add_lifecycle_commands(app, ctx);
     cli::add_info_commands(app, ctx);
     cli::add_identity_commands(app, ctx);
+    cli::add_profile_commands(app, ctx);
+
+    // `run ... -- CMD` is the agent sandbox; `run ID` the OCI command.
+    for (int i = 1, run_at = 0; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (!run_at && a == "run")
+            run_at = i;
+        else if (run_at && a == "--") {
+            ctx.agent_mode = true;
+            break;
+        }
+    }
 
     try {
         app.parse(argc, argv);

@@ -15,6 +15,7 @@
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/runtime/runtime.hpp"
 #include "mxc/runtime/wait.hpp"
+#include "internal.hpp"
 #include "mxc/sandbox/console.hpp"
 #include "mxc/sandbox/hooks.hpp"
 #include "mxc/sandbox/spawn.hpp"
@@ -91,6 +92,8 @@ bool wait_gone(const State &s, std::chrono::milliseconds limit) {
     return false;
 }
 
+} // namespace
+
 // Everything created for a container, undone in reverse on failure.
 struct Creation {
     const Store &store;
@@ -121,17 +124,12 @@ struct Creation {
     }
 };
 
-struct Created {
-    State state;
-    sandbox::Spawned spawned;
-};
-
 Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     check_id(o.id);
     Store store(g.root);
     mkdir_p(g.root, 0711);
     std::string bundle = with_context("bundle", [&] { return absolute(o.bundle); });
-    oci::Spec spec = oci::load_spec(bundle + "/config.json");
+    oci::Spec spec = o.spec ? *o.spec : oci::load_spec(bundle + "/config.json");
     oci::validate(spec);
     if (!spec.process)
         throw_error("config.json: .process: required by create");
@@ -141,13 +139,8 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     if (g.systemd_cgroup)
         throw_error("--systemd-cgroup: not supported: mxc manages cgroupfs directly{}",
                     path_exists("/run/systemd/system") ? "" : " (and systemd is not running on this host)");
-    if (spec.process->terminal && o.console_socket.empty() && (use_fifo || o.detach))
+    if (spec.process->terminal && o.console_socket.empty() && (o.detach || !o.foreground))
         throw_error("config.json: .process.terminal is true but no --console-socket was given");
-
-    std::string rootfs = spec.root->path;
-    if (rootfs.empty() || rootfs[0] != '/')
-        rootfs = bundle + "/" + rootfs;
-    rootfs = with_context("config.json: .root.path", [&] { return absolute(rootfs); });
 
     Creation cr{store, o.id};
     if (::mkdir(store.dir(o.id).c_str(), 0711) < 0) {
@@ -156,6 +149,17 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
         throw_errno("mkdir {}", store.dir(o.id));
     }
     cr.dir_made = true;
+
+    std::string rootfs = spec.root->path;
+    if (!o.rootfs_source.empty()) {
+        // The agent sandbox: the host tree is bound onto an empty directory.
+        rootfs = store.dir(o.id) + "/rootfs";
+        if (::mkdir(rootfs.c_str(), 0755) < 0)
+            throw_errno("mkdir {}", rootfs);
+    }
+    if (rootfs.empty() || rootfs[0] != '/')
+        rootfs = bundle + "/" + rootfs;
+    rootfs = with_context("config.json: .root.path", [&] { return absolute(rootfs); });
     // 0622 like runc: the container process may run as any uid and reopens the
     // fifo for writing through /proc/self/fd; the 0711 state dir keeps others out.
     if (use_fifo && (::mkfifo(store.fifo(o.id).c_str(), 0622) < 0 || ::chmod(store.fifo(o.id).c_str(), 0622) < 0))
@@ -202,6 +206,12 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     sc.preserve_fds = o.preserve_fds;
     sc.cgroup = cr.cg ? &*cr.cg : nullptr;
     sc.container_id = o.id;
+    sc.rootfs_source = o.rootfs_source;
+    sc.recursive_readonly = o.recursive_readonly;
+    sc.loopback_up = o.loopback_up;
+    sc.die_with_parent = o.die_with_parent;
+    for (const auto &[path, write] : o.landlock)
+        sc.landlock.push_back({path, write});
     sc.on_runtime_hooks = [&](pid_t pid) {
         if (auto *h = hooks_of(spec)) {
             auto j = state_for_hooks(pid, "creating");
@@ -302,7 +312,6 @@ void destroy(const Store &store, const State &st) {
     store.remove(st.id);
 }
 
-} // namespace
 
 
 void create(const Global &g, const CreateOptions &o) {
@@ -324,7 +333,9 @@ int run(const Global &g, const CreateOptions &o) {
     return with_context(fmt::format("run \"{}\"", o.id), [&]() -> int {
         // Signals that arrive while we set up are queued for the container.
         SignalForwarder fwd;
-        Created c = create_impl(g, o, true);
+        CreateOptions fo = o;
+        fo.foreground = true;
+        Created c = create_impl(g, fo, true);
         Store store(g.root);
         try {
             start_impl(store, c.state);
@@ -365,6 +376,10 @@ void kill(const Global &g, const std::string &id, int sig, bool all) {
 void remove(const Global &g, const std::string &id, bool force) {
     with_context(fmt::format("delete \"{}\"", id), [&] {
         Store store(g.root);
+        check_id(id);
+        // runc: deleting a container that does not exist with --force succeeds.
+        if (force && !store.exists(id) && !path_exists(store.dir(id)))
+            return;
         State st = store.load(id);
         Status s = status_of(store, st);
         if (s != Status::stopped) {

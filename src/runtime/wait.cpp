@@ -8,6 +8,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "mxc/sandbox/console.hpp"
@@ -34,7 +36,8 @@ SignalForwarder::SignalForwarder() {
 
 SignalForwarder::~SignalForwarder() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
 
-int SignalForwarder::wait(pid_t child, int pidfd, UniqueFd pty_master, pid_t signal_target) {
+int SignalForwarder::wait(pid_t child, int pidfd, UniqueFd pty_master, pid_t signal_target, int64_t timeout_ms,
+                          std::function<void()> kill_on_timeout) {
     if (signal_target <= 0)
         signal_target = child;
     UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
@@ -44,12 +47,27 @@ int SignalForwarder::wait(pid_t child, int pidfd, UniqueFd pty_master, pid_t sig
         relay = std::thread([m, s = stop.get()] { sandbox::relay_console(m, s); });
     }
     int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         struct pollfd p[2] = {{sfd_.get(), POLLIN, 0}, {pidfd, POLLIN, 0}};
-        if (::poll(p, 2, -1) < 0) {
+        int wait_ms = -1;
+        if (timeout_ms >= 0 && !timed_out_) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+        }
+        int n = ::poll(p, 2, wait_ms);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             throw_errno("poll");
+        }
+        if (n == 0) {
+            timed_out_ = true;
+            if (kill_on_timeout)
+                kill_on_timeout();
+            else
+                ::kill(signal_target, SIGKILL);
+            continue;
         }
         if (p[0].revents & POLLIN) {
             struct signalfd_siginfo si;

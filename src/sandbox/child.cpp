@@ -2,7 +2,10 @@
 // namespaces; every failure goes back to the runtime over the sync channel.
 #include <fcntl.h>
 #include <sched.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,6 +98,30 @@ void reset_signals() {
             ::signal(sig, SIG_DFL);
 }
 
+// Whether uid 0 exists in the container's user namespace (the agent sandbox
+// maps the caller to itself instead).
+bool maps_root(const oci::Linux &lin) {
+    if (lin.uid_mappings.empty())
+        return true; // joined namespace, or root without mappings: try
+    for (const auto &m : lin.uid_mappings)
+        if (m.container_id == 0)
+            return true;
+    return false;
+}
+
+void bring_up_loopback() {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s)
+        throw_errno("socket for lo");
+    struct ifreq ifr = {};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0)
+        throw_errno("get flags of lo");
+    ifr.ifr_flags |= IFF_UP;
+    if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0)
+        throw_errno("bring up lo");
+}
+
 void become_root_in_userns() {
     if (::setresgid(0, 0, 0) < 0)
         throw_errno("setresgid 0 in the user namespace");
@@ -125,7 +152,8 @@ void seal_fds(int preserve_fds) {
         throw_errno("close_range");
 }
 
-void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch) {
+void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch,
+                   const std::vector<LandlockRule> *landlock) {
     (void)sync_fd;
     std::optional<seccomp::Filter> filter;
     const oci::Linux *lin = spec.linux_ ? &*spec.linux_ : nullptr;
@@ -144,6 +172,9 @@ void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_
     if (!p.no_new_privileges)
         load_seccomp();
     apply_credentials(p, setgroups_ok);
+    // Landlock before the filter, which may deny the landlock syscalls.
+    if (landlock && !landlock->empty())
+        apply_landlock(*landlock, false);
     if (p.no_new_privileges)
         load_seccomp();
 }
@@ -179,8 +210,10 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
         if (rest && ::unshare(rest) < 0)
             throw_errno("unshare namespaces");
     }
-    if (in_userns)
+    if (in_userns && maps_root(lin))
         become_root_in_userns();
+    if (cfg.loopback_up && lin.find_namespace("network") && lin.find_namespace("network")->path.empty())
+        bring_up_loopback();
     // After the runtime moved us into our cgroups, so that the new cgroup
     // namespace is rooted at the container's own cgroup.
     const oci::Namespace *cgns = lin.find_namespace("cgroup");
@@ -207,6 +240,8 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     ro.rootless = cfg.rootless;
     ro.new_user_ns = in_userns;
     ro.new_cgroup_ns = cgns != nullptr;
+    ro.rootfs_source = cfg.rootfs_source;
+    ro.recursive_readonly = cfg.recursive_readonly;
     prepare_rootfs(spec, ro);
 
     ch.send(Msg::run_runtime_hooks);
@@ -226,12 +261,21 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     if (::chdir(proc.cwd.c_str()) < 0)
         throw_errno("chdir to process.cwd {}", proc.cwd);
 
-    apply_process(spec, proc, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch);
+    pid_t parent = ::getppid();
+    apply_process(spec, proc, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch, nullptr);
     std::string file = resolve_executable(proc);
     seal_fds(cfg.preserve_fds);
 
-    // `create` exits once we are ready; from here we outlive it.
-    ::prctl(PR_SET_PDEATHSIG, 0);
+    // `create` exits once we are ready; from here we outlive it, unless we
+    // belong to a foreground `mxc run` (credential changes reset the signal,
+    // so it is set again here, and a parent already gone means we go too).
+    if (cfg.die_with_parent) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            ::_exit(137);
+    } else {
+        ::prctl(PR_SET_PDEATHSIG, 0);
+    }
     ch.send(Msg::ready);
     if (fifo_fd >= 0) {
         // Blocks until `start` opens the fifo for reading.
@@ -247,6 +291,9 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
         st["status"] = "running";
         run_hooks(spec.hooks->start_container, "startContainer", st);
     }
+    // Last, so that the exec fifo (outside the policy) could still be opened.
+    if (!cfg.landlock.empty())
+        apply_landlock(cfg.landlock, false);
     exec_process(proc, file);
 }
 
@@ -257,6 +304,10 @@ void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd) {
         // Die with the runtime until we are handed over (create exits on success
         // after `ready`, which clears this below).
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        // Until exec we run the mxc binary inside the container: not dumpable,
+        // so container processes cannot open /proc/<pid>/exe or our memory
+        // (the CVE-2019-5736 class).  execve makes the new program dumpable.
+        ::prctl(PR_SET_DUMPABLE, 0);
         reset_signals();
         child_setup(cfg, ch, fifo_fd);
     } catch (const Error &e) {

@@ -116,8 +116,15 @@ void relay_console(int master, int stop_fd) {
                 }
             }
         }
-        if (p[2].revents)
+        if (p[2].revents) {
+            // The process is gone: pass on what is still buffered.
+            int fl = ::fcntl(master, F_GETFL);
+            ::fcntl(master, F_SETFL, fl | O_NONBLOCK);
+            ssize_t n;
+            while ((n = ::read(master, buf, sizeof buf)) > 0)
+                (void)!::write(STDOUT_FILENO, buf, static_cast<size_t>(n));
             break;
+        }
     }
     if (raw)
         ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);

@@ -393,11 +393,17 @@ void prepare_rootfs(const oci::Spec &spec, const RootfsOptions &opts) {
         if (::mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) < 0)
             throw_errno("make {} private", parent);
     }
-    if (::mount(rootfs.c_str(), rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
-        throw_errno("bind rootfs {}", rootfs);
+    const std::string &source = opts.rootfs_source.empty() ? rootfs : opts.rootfs_source;
+    if (::mount(source.c_str(), rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+        throw_errno("bind rootfs {} from {}", rootfs, source);
     Ctx c{spec, opts, UniqueFd(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC))};
     if (!c.rootfs)
         throw_errno("open rootfs {}", rootfs);
+    if (opts.recursive_readonly) {
+        struct mount_attr ro {};
+        ro.attr_set = MOUNT_ATTR_RDONLY;
+        with_context("read-only root", [&] { set_attr(c.rootfs.get(), AT_RECURSIVE, ro, rootfs); });
+    }
     for (size_t i = 0; i < spec.mounts.size(); ++i) {
         const auto &m = spec.mounts[i];
         with_context(fmt::format("mounts[{}] {}", i, m.destination), [&] { mount_one(c, m); });

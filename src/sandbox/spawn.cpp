@@ -6,6 +6,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -221,7 +222,9 @@ std::string resolve_executable(const oci::Process &p);
 void become_root_in_userns();
 void reset_signals();
 void seal_fds(int preserve_fds);
-void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch);
+void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch,
+                   const std::vector<LandlockRule> *landlock);
+bool maps_root(const oci::Linux &lin);
 
 namespace {
 
@@ -229,7 +232,7 @@ namespace {
 void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
     const oci::Linux empty_linux;
     const oci::Linux &lin = cfg.spec->linux_ ? *cfg.spec->linux_ : empty_linux;
-    if (in_userns)
+    if (in_userns && maps_root(lin))
         become_root_in_userns();
     if (::chdir("/") < 0)
         throw_errno("chdir /");
@@ -239,7 +242,7 @@ void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
     }
     if (::chdir(cfg.process.cwd.c_str()) < 0)
         throw_errno("chdir to cwd {}", cfg.process.cwd);
-    apply_process(*cfg.spec, cfg.process, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch);
+    apply_process(*cfg.spec, cfg.process, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch, nullptr);
     std::string file = resolve_executable(cfg.process);
     seal_fds(cfg.preserve_fds);
     ch.send(Msg::ready);
@@ -284,6 +287,8 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
         throw_errno("clone3 exec process");
     if (waiter == 0) {
         parent_ch.close();
+        // Non-dumpable before joining: see child_main (CVE-2019-5736 class).
+        ::prctl(PR_SET_DUMPABLE, 0);
         try {
             child_ch.expect(Msg::go, "waiting for the runtime");
             // One setns(pidfd) joins them all atomically (Linux 5.8); the pid

@@ -80,6 +80,15 @@ struct CreateOptions {
     int preserve_fds = 0;
     bool detach = false;        // run: return after start
     bool keep = false;          // run: accepted, ignored (runc --keep)
+    bool foreground = false;    // run without --detach: mxc relays the terminal itself
+
+    // Agent sandbox: a spec built in memory instead of bundle/config.json.
+    std::optional<oci::Spec> spec;
+    std::string rootfs_source;
+    bool recursive_readonly = false;
+    bool loopback_up = false;
+    bool die_with_parent = false;
+    std::vector<std::pair<std::string, bool>> landlock; // path, writable
 };
 
 void create(const Global &g, const CreateOptions &o);

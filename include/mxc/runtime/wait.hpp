@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
+#include <functional>
+
 #include "mxc/util/fd.hpp"
 
 namespace mxc::runtime {
@@ -20,10 +23,15 @@ public:
 
     // Wait for our child `waitpid_target` (pidfd given); signals go to
     // `signal_target` (the same process for run; the exec'd process for exec).
-    int wait(pid_t waitpid_target, int pidfd, UniqueFd pty_master, pid_t signal_target = -1);
+    // With timeout_ms >= 0 the process is killed (SIGKILL to kill_on_timeout,
+    // or signal_target) when the time is up, and timed_out() says so.
+    int wait(pid_t waitpid_target, int pidfd, UniqueFd pty_master, pid_t signal_target = -1, int64_t timeout_ms = -1,
+             std::function<void()> kill_on_timeout = {});
+    bool timed_out() const { return timed_out_; }
 
 private:
     sigset_t old_;
+    bool timed_out_ = false;
     UniqueFd sfd_;
 };
 

@@ -18,6 +18,14 @@ struct RootfsOptions {
     bool rootless = false;      // in a user namespace without host root: bind devices instead of mknod
     bool new_user_ns = false;
     bool new_cgroup_ns = false;
+    // Bind this host directory (recursively) onto rootfs instead of binding
+    // rootfs onto itself: the agent sandbox uses "/" so the host tree is its
+    // root.  A mount stacked on the process's own "/" would be invisible to
+    // path lookups, hence a separate, empty rootfs directory.
+    std::string rootfs_source;
+    // Make the whole rootfs tree read-only (every submount, mount_setattr
+    // AT_RECURSIVE) before the spec's mounts, which may then grant rw below.
+    bool recursive_readonly = false;
 };
 
 // spec.mounts[i].options turned into what the kernel wants.  Pure: unit-tested

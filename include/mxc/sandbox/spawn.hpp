@@ -11,6 +11,7 @@
 
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/oci/spec.hpp"
+#include "mxc/sandbox/landlock.hpp"
 #include "mxc/util/fd.hpp"
 
 namespace mxc::sandbox {
@@ -32,6 +33,13 @@ struct SpawnConfig {
     // startContainer); built by the runtime once the pid is known.
     std::function<std::string(pid_t)> state_json;
     std::string container_id;
+
+    // Agent sandbox extras (unused by plain OCI containers).
+    std::string rootfs_source;           // see RootfsOptions
+    bool recursive_readonly = false;
+    bool loopback_up = false;            // bring up lo in a new network namespace
+    bool die_with_parent = false;        // keep PDEATHSIG=SIGKILL after exec
+    std::vector<LandlockRule> landlock;  // empty: no Landlock
 };
 
 struct Spawned {

@@ -1,0 +1,122 @@
+#include "mxc/runtime/agent.hpp"
+
+#include <signal.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "internal.hpp"
+#include "mxc/cgroup/cgroup.hpp"
+#include "mxc/runtime/wait.hpp"
+#include "mxc/util/error.hpp"
+#include "mxc/util/log.hpp"
+#include "mxc/util/proc.hpp"
+
+namespace mxc::runtime {
+
+namespace {
+
+std::string random_id() {
+    unsigned char b[5];
+    if (::getrandom(b, sizeof b, 0) != sizeof b)
+        throw_errno("getrandom");
+    return fmt::format("agent-{:02x}{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3], b[4]);
+}
+
+} // namespace
+
+policy::Plan plan_agent(const Global &g, AgentOptions &o) {
+    (void)g;
+    if (o.req.command.empty())
+        throw_error("no command given after --");
+    if (o.name.empty())
+        o.name = random_id();
+    check_id(o.name);
+    o.req.container_id = o.name;
+    auto ctx = policy::HostContext::current();
+    if (o.identity.empty())
+        o.identity = ctx.user.empty() ? "default" : ctx.user;
+    o.req.identity_name = o.identity;
+    policy::Profile profile = policy::load_profile(o.profile);
+    return policy::compile(profile, o.req, ctx);
+}
+
+int run_agent(const Global &g, AgentOptions &o) {
+    policy::Plan plan = plan_agent(g, o);
+    return with_context(fmt::format("run \"{}\"", o.name), [&]() -> int {
+        // Fail closed: a profile that requires audit does not run unaudited.
+        if (plan.audit == "required")
+            throw_error("profile \"{}\" requires audit (audit: required), but no audit backend is available "
+                        "on this host yet; use a profile with `audit: best-effort` or `off`",
+                        o.profile);
+        auto layout = cgroup::detect();
+        bool cgroups = layout.mode != cgroup::Mode::none && (!g.rootless || cgroup::can_manage(layout));
+        if (plan.limits_required && !cgroups)
+            throw_error("profile \"{}\" requires its limits (limits: {{required: true}}), but this user cannot "
+                        "create cgroups here (no delegated cgroup)",
+                        o.profile);
+        if (plan.network_mode == "allow")
+            throw_error("network mode \"allow\": the allow-list proxy is not available in this build");
+
+        CreateOptions co;
+        co.id = o.name;
+        co.bundle = "/";
+        co.spec = plan.spec;
+        co.rootfs_source = "/";
+        co.recursive_readonly = true;
+        co.loopback_up = plan.network_mode != "host";
+        co.die_with_parent = !o.detach;
+        co.detach = o.detach;
+        co.foreground = !o.detach;
+        for (const auto &r : plan.landlock_rules)
+            co.landlock.emplace_back(r.path, r.access == "rw");
+        if (plan.spec.process && plan.spec.process->terminal && !::isatty(STDIN_FILENO))
+            throw_error("--tty: standard input is not a terminal");
+
+        SignalForwarder fwd;
+        Created c = create_impl(g, co, true);
+        Store store(g.root);
+        ScopeExit cleanup([&] {
+            if (o.detach)
+                return;
+            try {
+                destroy(store, c.state);
+            } catch (const Error &e) {
+                log::warn("cleanup: {}", e.what());
+            }
+        });
+        start_impl(store, c.state);
+        if (o.detach) {
+            std::printf("%s\n", o.name.c_str());
+            return 0;
+        }
+        int64_t timeout = plan.timeout_ms ? static_cast<int64_t>(*plan.timeout_ms) : -1;
+        auto started = std::chrono::steady_clock::now();
+        int status = fwd.wait(c.state.pid, c.spawned.pidfd.get(), std::move(c.spawned.pty_master), -1, timeout, [&] {
+            // The whole sandbox: its pid namespace dies with its init.
+            pidfd_send_signal(c.spawned.pidfd.get(), SIGKILL);
+        });
+        int code = exit_code_from_status(status);
+        if (fwd.timed_out()) {
+            log::error("run \"{}\": timed out after {} ms; the sandbox was killed", o.name, timeout);
+            code = 124;
+        }
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        if (o.json) {
+            nlohmann::json j = {{"sandbox", o.name},       {"identity", o.identity},  {"profile", o.profile},
+                                {"exit_code", code},       {"timed_out", fwd.timed_out()},
+                                {"seconds", secs},         {"network", plan.network_mode},
+                                {"audit", plan.audit == "off" ? "off" : "none"}, {"notes", plan.notes}};
+            std::fprintf(stderr, "%s\n", j.dump().c_str());
+        } else if (!o.quiet) {
+            std::fprintf(stderr, "mxc: sandbox %s (identity %s, profile %s) exited %d after %.2fs; audit: %s\n",
+                         o.name.c_str(), o.identity.c_str(), o.profile.c_str(), code, secs,
+                         plan.audit == "off" ? "off" : "no backend active");
+        }
+        return code;
+    });
+}
+
+} // namespace mxc::runtime

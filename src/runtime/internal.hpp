@@ -1,0 +1,22 @@
+// Pieces of the lifecycle shared by the OCI commands and the agent sandbox.
+#pragma once
+
+#include "mxc/runtime/runtime.hpp"
+#include "mxc/sandbox/spawn.hpp"
+
+namespace mxc::runtime {
+
+struct Created {
+    State state;
+    sandbox::Spawned spawned;
+};
+
+// Everything of `create`: state dir, cgroup, the process blocked on the fifo
+// (or ready to exec without one).  Undoes all of it on failure.
+Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo);
+// Release the fifo, record "started", run poststart hooks.
+void start_impl(const Store &store, State &st);
+// Kill what is left in the cgroup, remove it, run poststop hooks, drop the state.
+void destroy(const Store &store, const State &st);
+
+} // namespace mxc::runtime
