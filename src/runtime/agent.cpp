@@ -4,11 +4,20 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <sys/eventfd.h>
+
+#include <atomic>
 #include <chrono>
+#include <memory>
+#include <thread>
 #include <cstdio>
 
 #include "internal.hpp"
 #include "mxc/cgroup/cgroup.hpp"
+#include "mxc/identity/identity.hpp"
+#include "mxc/net/allowlist.hpp"
+#include "mxc/net/netns.hpp"
+#include "mxc/net/proxy.hpp"
 #include "mxc/runtime/wait.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/log.hpp"
@@ -36,9 +45,14 @@ policy::Plan plan_agent(const Global &g, AgentOptions &o) {
     check_id(o.name);
     o.req.container_id = o.name;
     auto ctx = policy::HostContext::current();
-    if (o.identity.empty())
-        o.identity = ctx.user.empty() ? "default" : ctx.user;
-    o.req.identity_name = o.identity;
+    // Every sandbox is bound to an identity: the one asked for (which must be
+    // the caller's own), or the caller's default, made on first use.
+    auto store = identity::default_store();
+    identity::Identity id = o.identity.empty() ? identity::default_identity(store, ::geteuid())
+                                               : identity::load(store, o.identity, ::geteuid());
+    o.identity = id.name;
+    o.req.identity_name = id.name;
+    o.req.identity_uuid = id.uuid;
     policy::Profile profile = policy::load_profile(o.profile);
     return policy::compile(profile, o.req, ctx);
 }
@@ -57,8 +71,15 @@ int run_agent(const Global &g, AgentOptions &o) {
             throw_error("profile \"{}\" requires its limits (limits: {{required: true}}), but this user cannot "
                         "create cgroups here (no delegated cgroup)",
                         o.profile);
-        if (plan.network_mode == "allow")
-            throw_error("network mode \"allow\": the allow-list proxy is not available in this build");
+        // The allow-list is parsed before anything is created: a bad entry
+        // leaves nothing behind.
+        std::optional<net::AllowList> allow;
+        constexpr uint16_t kProxyPort = 3128;
+        if (plan.network_mode == "allow") {
+            allow.emplace(plan.allow);
+            for (auto &e : net::proxy_env(kProxyPort))
+                plan.spec.process->env.push_back(e);
+        }
 
         CreateOptions co;
         co.id = o.name;
@@ -87,6 +108,33 @@ int run_agent(const Global &g, AgentOptions &o) {
                 log::warn("cleanup: {}", e.what());
             }
         });
+        // The proxy's socket lives in the sandbox's network namespace (the
+        // sandbox reaches it at 127.0.0.1:3128) and is served from out here,
+        // where the routes are.  Made while the process waits on the fifo.
+        std::atomic<int> allowed{0}, denied{0};
+        std::unique_ptr<net::Proxy> proxy;
+        UniqueFd proxy_stop;
+        std::thread proxy_thread;
+        ScopeExit stop_proxy([&] {
+            if (proxy_thread.joinable()) {
+                uint64_t one = 1;
+                (void)!::write(proxy_stop.get(), &one, sizeof one);
+                proxy_thread.join();
+            }
+        });
+        if (allow) {
+            if (o.detach)
+                throw_error("--detach with network mode \"allow\": not supported (the proxy lives in this process)");
+            auto fds = with_context("allow-list proxy", [&] { return net::Proxy::listen_all_in_netns(c.state.pid, kProxyPort); });
+            auto log_decision = [&, id = o.name](const net::Decision &d) {
+                (d.allowed ? allowed : denied)++;
+                log::info("proxy: sandbox {}: {} {} {}:{} -> {} ({})", id, d.allowed ? "allow" : "deny", d.method, d.host,
+                          d.port, d.resolved, d.reason);
+            };
+            proxy = std::make_unique<net::Proxy>(std::move(*allow), log_decision, std::move(fds));
+            proxy_stop.reset(::eventfd(0, EFD_CLOEXEC));
+            proxy_thread = std::thread([&] { proxy->serve(proxy_stop.get()); });
+        }
         start_impl(store, c.state);
         if (o.detach) {
             std::printf("%s\n", o.name.c_str());
@@ -109,10 +157,15 @@ int run_agent(const Global &g, AgentOptions &o) {
                                 {"exit_code", code},       {"timed_out", fwd.timed_out()},
                                 {"seconds", secs},         {"network", plan.network_mode},
                                 {"audit", plan.audit == "off" ? "off" : "none"}, {"notes", plan.notes}};
+            if (plan.network_mode == "allow")
+                j["proxy"] = {{"allowed", allowed.load()}, {"denied", denied.load()}};
             std::fprintf(stderr, "%s\n", j.dump().c_str());
         } else if (!o.quiet) {
-            std::fprintf(stderr, "mxc: sandbox %s (identity %s, profile %s) exited %d after %.2fs; audit: %s\n",
-                         o.name.c_str(), o.identity.c_str(), o.profile.c_str(), code, secs,
+            std::string net = plan.network_mode;
+            if (plan.network_mode == "allow")
+                net += fmt::format(" ({} allowed, {} denied)", allowed.load(), denied.load());
+            std::fprintf(stderr, "mxc: sandbox %s (identity %s, profile %s) exited %d after %.2fs; network %s; audit: %s\n",
+                         o.name.c_str(), o.identity.c_str(), o.profile.c_str(), code, secs, net.c_str(),
                          plan.audit == "off" ? "off" : "no backend active");
         }
         return code;
