@@ -89,6 +89,11 @@ int run_agent(const Global &g, AgentOptions &o) {
         co.recursive_readonly = true;
         co.loopback_up = plan.network_mode != "host";
         co.die_with_parent = !o.detach;
+        if (allow) {
+            if (o.detach)
+                throw_error("--detach with network mode \"allow\": not supported (the proxy lives in this process)");
+            co.proxy_port = kProxyPort;
+        }
         co.detach = o.detach;
         co.foreground = !o.detach;
         for (const auto &r : plan.landlock_rules)
@@ -123,9 +128,9 @@ int run_agent(const Global &g, AgentOptions &o) {
             }
         });
         if (allow) {
-            if (o.detach)
-                throw_error("--detach with network mode \"allow\": not supported (the proxy lives in this process)");
-            auto fds = with_context("allow-list proxy", [&] { return net::Proxy::listen_all_in_netns(c.state.pid, kProxyPort); });
+            auto fds = std::move(c.spawned.listen_fds);
+            if (fds.empty())
+                throw_error("allow-list proxy: no listening socket from the sandbox");
             auto log_decision = [&, id = o.name](const net::Decision &d) {
                 (d.allowed ? allowed : denied)++;
                 log::info("proxy: sandbox {}: {} {} {}:{} -> {} ({})", id, d.allowed ? "allow" : "deny", d.method, d.host,

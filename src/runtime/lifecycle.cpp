@@ -210,6 +210,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     sc.recursive_readonly = o.recursive_readonly;
     sc.loopback_up = o.loopback_up;
     sc.die_with_parent = o.die_with_parent;
+    sc.proxy_port = o.proxy_port;
     for (const auto &[path, write] : o.landlock)
         sc.landlock.push_back({path, write});
     sc.on_runtime_hooks = [&](pid_t pid) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -122,6 +123,37 @@ void bring_up_loopback() {
         throw_errno("bring up lo");
 }
 
+// 127.0.0.1:port, and [::1]:port when the namespace has IPv6.
+std::vector<int> listen_loopback(uint16_t port) {
+    std::vector<int> out;
+    {
+        UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!s)
+            throw_errno("proxy socket");
+        int one = 1;
+        ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in a = {};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(s.get(), reinterpret_cast<sockaddr *>(&a), sizeof a) < 0 || ::listen(s.get(), 128) < 0)
+            throw_errno("proxy listen on 127.0.0.1:{}", port);
+        out.push_back(s.release());
+    }
+    UniqueFd s6(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (s6) {
+        int one = 1;
+        ::setsockopt(s6.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        struct sockaddr_in6 a = {};
+        a.sin6_family = AF_INET6;
+        a.sin6_port = htons(port);
+        a.sin6_addr = in6addr_loopback;
+        if (::bind(s6.get(), reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 && ::listen(s6.get(), 128) == 0)
+            out.push_back(s6.release());
+    }
+    return out;
+}
+
 void become_root_in_userns() {
     if (::setresgid(0, 0, 0) < 0)
         throw_errno("setresgid 0 in the user namespace");
@@ -186,6 +218,11 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     const oci::Process &proc = *spec.process;
 
     ch.expect(Msg::go, "waiting for the runtime");
+    // Until exec we run the mxc binary inside the container: not dumpable, so
+    // container processes cannot open /proc/<pid>/exe or our memory (the
+    // CVE-2019-5736 class); execve makes the new program dumpable.  Only now:
+    // a rootless runtime must still be able to write our uid_map before.
+    ::prctl(PR_SET_DUMPABLE, 0);
 
     // Namespaces given by path: the user namespace first, so that the others
     // are joined with the capabilities it grants.
@@ -212,8 +249,16 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     }
     if (in_userns && maps_root(lin))
         become_root_in_userns();
-    if (cfg.loopback_up && lin.find_namespace("network") && lin.find_namespace("network")->path.empty())
+    if (cfg.loopback_up && lin.find_namespace("network") && lin.find_namespace("network")->path.empty()) {
         bring_up_loopback();
+        // The allow-list proxy's listening sockets are made here, inside the
+        // sandbox's network namespace, and served by the runtime outside.
+        if (cfg.proxy_port)
+            for (int fd : listen_loopback(cfg.proxy_port)) {
+                ch.send(Msg::listen_fd, 0, "", fd);
+                ::close(fd);
+            }
+    }
     // After the runtime moved us into our cgroups, so that the new cgroup
     // namespace is rooted at the container's own cgroup.
     const oci::Namespace *cgns = lin.find_namespace("cgroup");
@@ -304,10 +349,6 @@ void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd) {
         // Die with the runtime until we are handed over (create exits on success
         // after `ready`, which clears this below).
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        // Until exec we run the mxc binary inside the container: not dumpable,
-        // so container processes cannot open /proc/<pid>/exe or our memory
-        // (the CVE-2019-5736 class).  execve makes the new program dumpable.
-        ::prctl(PR_SET_DUMPABLE, 0);
         reset_signals();
         child_setup(cfg, ch, fifo_fd);
     } catch (const Error &e) {

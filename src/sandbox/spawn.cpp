@@ -201,6 +201,9 @@ Spawned spawn_container(const SpawnConfig &cfg) {
         case Msg::seccomp_fd:
             out.seccomp_fd = std::move(m.fd);
             break;
+        case Msg::listen_fd:
+            out.listen_fds.push_back(std::move(m.fd));
+            break;
         case Msg::ready:
             owner.release();
             return out;

@@ -88,6 +88,7 @@ struct CreateOptions {
     bool recursive_readonly = false;
     bool loopback_up = false;
     bool die_with_parent = false;
+    uint16_t proxy_port = 0;
     std::vector<std::pair<std::string, bool>> landlock; // path, writable
 };
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/oci/spec.hpp"
@@ -39,6 +40,7 @@ struct SpawnConfig {
     bool recursive_readonly = false;
     bool loopback_up = false;            // bring up lo in a new network namespace
     bool die_with_parent = false;        // keep PDEATHSIG=SIGKILL after exec
+    uint16_t proxy_port = 0;             // make loopback listeners for the proxy
     std::vector<LandlockRule> landlock;  // empty: no Landlock
 };
 
@@ -47,6 +49,7 @@ struct Spawned {
     UniqueFd pidfd;
     UniqueFd pty_master;   // when process.terminal
     UniqueFd seccomp_fd;   // when the filter has NOTIFY actions
+    std::vector<UniqueFd> listen_fds; // proxy listeners inside the sandbox netns
 };
 
 // Clone the container process in its namespaces and cgroup, set it up, and

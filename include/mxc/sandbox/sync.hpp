@@ -20,6 +20,7 @@ enum class Msg : uint32_t {
     ready,                // child -> parent: waiting for start (or about to exec)
     pid,                  // intermediate -> parent: pid of the exec'd process (value)
     error,                // child -> parent: errno in value, text in payload
+    listen_fd,            // child -> parent: a proxy listening socket made in the sandbox netns
 };
 
 struct Message {
