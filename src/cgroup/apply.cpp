@@ -1,6 +1,8 @@
 // Manager::apply(): OCI .linux.resources -> cgroup files.  Each controller goes
 // to v2 when the v2 hierarchy has it, else to its v1 hierarchy.  The whole plan
 // is built (and every "not supported" raised) before the first write.
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -9,6 +11,7 @@
 
 #include "internal.hpp"
 #include "mxc/cgroup/cgroup.hpp"
+#include "mxc/cgroup/devices_bpf.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
@@ -41,6 +44,15 @@ uint64_t blkio_to_io_weight(uint64_t w) {
 
 std::string dev_id(int64_t major, int64_t minor) { return fmt::format("{}:{}", major, minor); }
 
+// Not root in the initial user namespace: bpf(2) program loads are refused with EPERM
+// (rootless, or root of a user namespace).
+bool unprivileged_for_bpf() {
+    if (::geteuid() != 0)
+        return true;
+    auto map = detail::read_optional("/proc/self/uid_map");
+    return map && detail::split(detail::trim(*map), ' ') != std::vector<std::string>{"0", "0", "4294967295"};
+}
+
 } // namespace
 
 struct Applier {
@@ -48,6 +60,7 @@ struct Applier {
     const oci::Resources &r;
     std::vector<Op> ops;
     std::set<std::string> v2_enable;
+    UniqueFd device_prog; // cgroup v2 device filter, attached after the writes
 
     enum class Where { v2, v1, none };
 
@@ -276,10 +289,33 @@ struct Applier {
     }
 
     void devices() {
-        // On cgroup v2 device access is a BPF_PROG_TYPE_CGROUP_DEVICE program that
-        // the caller attaches; there is no file to write, so v2 hosts skip this.
-        if (r.devices.empty() || !m.v1_dirs_.count("devices"))
+        if (r.devices.empty())
             return;
+        if (!m.v1_dirs_.count("devices")) {
+            // cgroup v2 has no devices file: the rules become a BPF_PROG_TYPE_CGROUP_DEVICE
+            // program, loaded now (so a verifier error comes before any write) and
+            // attached after the writes.  A directory that is not on a cgroup2 file
+            // system (test fixtures) cannot take one.
+            if (m.v2_dir_.empty())
+                return;
+            auto insns = compile_device_filter(r.devices); // validates the rules
+            struct statfs sfs;
+            if (::statfs(m.v2_dir_.c_str(), &sfs) != 0)
+                throw_errno("statfs {}", m.v2_dir_);
+            if (sfs.f_type != CGROUP2_SUPER_MAGIC) {
+                log::debug("cgroup: {} is not on cgroup2; device rules not attached", m.v2_dir_);
+                return;
+            }
+            try {
+                device_prog = load_device_filter(insns);
+            } catch (const Error &e) {
+                // As runc: a rootless container cannot have a device program (nor mknod).
+                if (e.code() != EPERM || !unprivileged_for_bpf())
+                    throw;
+                log::warn("cgroup: .linux.resources.devices not enforced: {} (rootless)", e.what());
+            }
+            return;
+        }
         for (size_t i = 0; i < r.devices.size(); ++i) {
             const auto &d = r.devices[i];
             if (d.type != "a" && d.type != "c" && d.type != "b")
@@ -331,12 +367,14 @@ struct Applier {
             }
             m.write(ops[i].file, ops[i].value);
         }
+        if (device_prog)
+            attach_device_filter(m.open_v2_dir().get(), device_prog.get());
     }
 };
 
 void Manager::apply(const oci::Resources &res) {
     with_context(fmt::format("set resources of cgroup {}", path_), [&] {
-        Applier a{*this, res, {}, {}};
+        Applier a{*this, res, {}, {}, {}};
         a.run();
     });
 }

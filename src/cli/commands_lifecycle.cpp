@@ -181,20 +181,12 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
         c->add_option("--preserve-fds", a->preserve_fds, "Pass N extra fds")->check(CLI::NonNegativeNumber);
         c->add_option("--apparmor", a->apparmor, "AppArmor profile (refused: not supported)")->allow_extra_args(false);
         c->add_option("--process-label", a->label, "SELinux label (refused: not supported)")->allow_extra_args(false);
-        // Everything from the container id on is ID CMD ARGS...: the command's
-        // own options (sh -c ...) are not ours.
-        c->prefix_command();
-        c->footer("Usage: mxc exec [OPTIONS] ID [--] CMD [ARGS...]");
-        c->callback([&ctx, a, c] {
+        // main() puts a "--" after the container id, so that the command's own
+        // options (sh -c ...) are never taken for ours.
+        c->add_option("id", a->id, "Container id")->required();
+        c->add_option("args", a->args, "Command and arguments");
+        c->callback([&ctx, a] {
             run_command(ctx, [&] {
-                auto rest = c->remaining();
-                if (rest.empty())
-                    throw_error("exec: missing container id");
-                a->id = rest.front();
-                rest.erase(rest.begin());
-                if (!rest.empty() && rest.front() == "--")
-                    rest.erase(rest.begin());
-                a->args = rest;
                 auto g = ctx.global();
                 runtime::ExecOptions o;
                 o.id = a->id;

@@ -1,4 +1,15 @@
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <cstdio>
 
@@ -29,8 +40,83 @@ void run_command(Context &ctx, const std::function<int()> &fn) {
 
 } // namespace mxc::cli
 
+namespace {
+
+// The commands that put our code inside a container run from a sealed
+// in-memory copy of the binary: a container process that reaches
+// /proc/<pid>/exe of ours (e.g. through a "#!/proc/self/exe" script run by
+// `exec`) finds a memfd it cannot write, not the host's mxc (CVE-2019-5736).
+void reexec_from_sealed_copy(int argc, char **argv) {
+    static const char *const kCommands[] = {"create", "run", "exec", "start"};
+    bool needed = false;
+    for (int i = 1; i < argc && !needed; ++i)
+        for (const char *c : kCommands)
+            needed |= std::strcmp(argv[i], c) == 0;
+    if (!needed || std::getenv("_MXC_SEALED"))
+        return;
+    int src = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (src < 0)
+        return;
+    int mfd = static_cast<int>(::syscall(SYS_memfd_create, "mxc", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    struct stat st;
+    if (mfd < 0 || ::fstat(src, &st) < 0) {
+        ::close(src);
+        return;
+    }
+    off_t off = 0;
+    while (off < st.st_size)
+        if (::sendfile(mfd, src, &off, static_cast<size_t>(st.st_size - off)) <= 0)
+            break;
+    ::close(src);
+    if (off != st.st_size ||
+        ::fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        ::close(mfd);
+        return;
+    }
+    ::setenv("_MXC_SEALED", "1", 1);
+    ::fexecve(mfd, argv, environ);
+    // Could not exec the copy: carry on from the file, as before.
+    ::unsetenv("_MXC_SEALED");
+    ::close(mfd);
+}
+
+// `mxc exec [OPTIONS] ID CMD ARGS...`: everything after ID belongs to CMD.
+// CLI11 would read `sh -c x` as our -c, so a "--" goes in after the id.
+// Returns the arguments in CLI11's order (reversed, without argv[0]).
+std::vector<std::string> exec_args_with_separator(int argc, char **argv) {
+    static const std::set<std::string> with_value = {
+        "-p", "--process", "--pid-file", "--console-socket", "-e", "--env", "--cwd", "-u", "--user",
+        "-g", "--additional-gids", "-c", "--cap", "--preserve-fds", "--apparmor", "--process-label",
+        "--root", "--log", "--log-format", "--rootless", "--criu"};
+    std::vector<std::string> out(argv + 1, argv + argc);
+    size_t i = 0;
+    for (; i < out.size() && out[i] != "exec"; ++i)
+        if (with_value.count(out[i]))
+            ++i;
+    for (++i; i < out.size(); ++i) {
+        const std::string &a = out[i];
+        if (a == "--")
+            break;
+        if (with_value.count(a)) {
+            ++i;
+            continue;
+        }
+        if (a.size() > 1 && a[0] == '-')
+            continue;
+        if (i + 1 < out.size() && out[i + 1] != "--")
+            out.insert(out.begin() + static_cast<long>(i) + 1, "--");
+        break;
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+} // namespace
+
 int main(int argc, char **argv) {
     using namespace mxc;
+    reexec_from_sealed_copy(argc, argv);
+    ::unsetenv("_MXC_SEALED");
     cli::Context ctx;
     CLI::App app{"mxc: an OCI container runtime and agent sandbox"};
     app.name("mxc");
@@ -66,8 +152,9 @@ int main(int argc, char **argv) {
         }
     }
 
+    std::vector<std::string> args = exec_args_with_separator(argc, argv);
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::ParseError &e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;

@@ -89,6 +89,8 @@ int run_agent(const Global &g, AgentOptions &o) {
         co.recursive_readonly = true;
         co.loopback_up = plan.network_mode != "host";
         co.die_with_parent = !o.detach;
+        // Only with a pid namespace of its own is the command PID 1.
+        co.init = plan.spec.linux_ && plan.spec.linux_->find_namespace("pid");
         if (allow) {
             if (o.detach)
                 throw_error("--detach with network mode \"allow\": not supported (the proxy lives in this process)");

@@ -211,6 +211,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     sc.loopback_up = o.loopback_up;
     sc.die_with_parent = o.die_with_parent;
     sc.proxy_port = o.proxy_port;
+    sc.init = o.init;
     for (const auto &[path, write] : o.landlock)
         sc.landlock.push_back({path, write});
     sc.on_runtime_hooks = [&](pid_t pid) {

@@ -8,10 +8,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <algorithm>
 #include <cstring>
 
 #include "mxc/sandbox/console.hpp"
@@ -171,6 +173,29 @@ void write_sysctls(const std::map<std::string, std::string> &sysctl) {
     }
 }
 
+void close_fds_except(std::vector<int> keep, int preserve_fds) {
+    for (int fd = 0; fd < 3 + preserve_fds; ++fd)
+        keep.push_back(fd);
+    std::sort(keep.begin(), keep.end());
+    unsigned lo = 0;
+    for (int k : keep) {
+        if (k < 0)
+            continue;
+        if (static_cast<unsigned>(k) > lo)
+            ::syscall(SYS_close_range, lo, static_cast<unsigned>(k) - 1, 0);
+        lo = static_cast<unsigned>(k) + 1;
+    }
+    ::syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+// getcwd(2) reports a directory outside our root as unreachable (glibc:
+// ENOENT); refuse to run there.
+void check_cwd_inside(const std::string &cwd) {
+    char buf[4096];
+    if (!::getcwd(buf, sizeof buf) || buf[0] != '/')
+        throw Error(ENOENT, fmt::format("process.cwd {}: resolves outside the container's root", cwd));
+}
+
 // Marks every fd above the preserved ones close-on-exec, so nothing of the
 // runtime (the state dir, the bundle, host directories) leaks into the
 // container: the CVE-2024-21626 class.
@@ -211,12 +236,68 @@ void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_
         load_seccomp();
 }
 
+namespace {
+void note_signal(int) {}
+} // namespace
+
+// PID 1 of a pid namespace only receives the signals it has a handler for,
+// so a command run as PID 1 ignores SIGTERM/SIGINT and even `kill -9 $$`.
+// With cfg.init we stay PID 1 (a minimal init, as `docker --init` does): the
+// command runs as our child, every signal we get is passed on to it, orphans
+// are reaped, and we exit with its status (128+N when signal N killed it).
+[[noreturn]] void run_as_init(const oci::Process &proc, const std::string &file) {
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, nullptr);
+    pid_t cmd = ::fork();
+    if (cmd < 0)
+        throw_errno("fork the command");
+    if (cmd == 0) {
+        reset_signals();
+        try {
+            exec_process(proc, file);
+        } catch (const Error &e) {
+            std::string line = fmt::format("mxc: {}\n", e.what());
+            (void)!::write(STDERR_FILENO, line.data(), line.size());
+        }
+        ::_exit(127);
+    }
+    // A handler, not SIG_DFL: the kernel drops SIG_DFL signals to PID 1.
+    struct sigaction sa = {};
+    sa.sa_handler = note_signal;
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            ::sigaction(sig, &sa, nullptr);
+    for (;;) {
+        siginfo_t si;
+        int sig = ::sigwaitinfo(&all, &si);
+        if (sig < 0)
+            continue;
+        if (sig != SIGCHLD) {
+            ::kill(cmd, sig);
+            continue;
+        }
+        int st;
+        pid_t p;
+        while ((p = ::waitpid(-1, &st, WNOHANG)) > 0) {
+            if (p != cmd)
+                continue;
+            ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+    }
+}
+
 void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     const oci::Spec &spec = *cfg.spec;
     const oci::Linux empty_linux;
     const oci::Linux &lin = spec.linux_ ? *spec.linux_ : empty_linux;
     const oci::Process &proc = *spec.process;
 
+    // Nothing of the runtime's may be reachable from here on: an inherited
+    // directory fd would let process.cwd = /proc/self/fd/N escape the root
+    // (the CVE-2024-21626 class).  Keep stdio, the preserved fds, ours.
+    log::detach();
+    close_fds_except({ch.fd(), fifo_fd}, cfg.preserve_fds);
     ch.expect(Msg::go, "waiting for the runtime");
     // Until exec we run the mxc binary inside the container: not dumpable, so
     // container processes cannot open /proc/<pid>/exe or our memory (the
@@ -289,6 +370,7 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     ro.recursive_readonly = cfg.recursive_readonly;
     prepare_rootfs(spec, ro);
 
+    bool setgroups_ok = setgroups_allowed_in_self();
     ch.send(Msg::run_runtime_hooks);
     std::string state = ch.expect(Msg::hooks_done, "waiting for createRuntime hooks").text;
     if (spec.hooks)
@@ -305,9 +387,10 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
         with_context(".process.cwd", [&] { mkdir_p(proc.cwd, 0755); });
     if (::chdir(proc.cwd.c_str()) < 0)
         throw_errno("chdir to process.cwd {}", proc.cwd);
+    check_cwd_inside(proc.cwd);
 
     pid_t parent = ::getppid();
-    apply_process(spec, proc, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch, nullptr);
+    apply_process(spec, proc, setgroups_ok, ch.fd(), ch, nullptr);
     std::string file = resolve_executable(proc);
     seal_fds(cfg.preserve_fds);
 
@@ -339,6 +422,8 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     // Last, so that the exec fifo (outside the policy) could still be opened.
     if (!cfg.landlock.empty())
         apply_landlock(cfg.landlock, false);
+    if (cfg.init)
+        run_as_init(proc, file);
     exec_process(proc, file);
 }
 

@@ -56,6 +56,16 @@ bool setgroups_allowed(const std::vector<oci::IdMapping> &gids) {
     return ::geteuid() == 0 || !is_own_single(gids, ::getegid());
 }
 
+bool setgroups_allowed_in_self() {
+    // The parent may have written "deny" (rootless single-id mapping); inside
+    // the namespace we are uid 0, so the caller's euid says nothing.
+    try {
+        return read_file("/proc/self/setgroups").rfind("deny", 0) != 0;
+    } catch (const Error &) {
+        return true; // no user namespace file: setgroups is governed by caps alone
+    }
+}
+
 static void run_map_helper(const char *helper, pid_t pid, const std::vector<oci::IdMapping> &m) {
     std::vector<std::string> args = {helper, std::to_string(pid)};
     for (const auto &e : m) {

@@ -228,6 +228,8 @@ void seal_fds(int preserve_fds);
 void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch,
                    const std::vector<LandlockRule> *landlock);
 bool maps_root(const oci::Linux &lin);
+void close_fds_except(std::vector<int> keep, int preserve_fds);
+void check_cwd_inside(const std::string &cwd);
 
 namespace {
 
@@ -245,7 +247,8 @@ void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
     }
     if (::chdir(cfg.process.cwd.c_str()) < 0)
         throw_errno("chdir to cwd {}", cfg.process.cwd);
-    apply_process(*cfg.spec, cfg.process, setgroups_allowed(lin.gid_mappings) || !in_userns, ch.fd(), ch, nullptr);
+    check_cwd_inside(cfg.process.cwd);
+    apply_process(*cfg.spec, cfg.process, !in_userns || setgroups_allowed_in_self(), ch.fd(), ch, nullptr);
     std::string file = resolve_executable(cfg.process);
     seal_fds(cfg.preserve_fds);
     ch.send(Msg::ready);
@@ -292,6 +295,8 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
         parent_ch.close();
         // Non-dumpable before joining: see child_main (CVE-2019-5736 class).
         ::prctl(PR_SET_DUMPABLE, 0);
+        log::detach();
+        close_fds_except({child_ch.fd(), target.get()}, cfg.preserve_fds);
         try {
             child_ch.expect(Msg::go, "waiting for the runtime");
             // One setns(pidfd) joins them all atomically (Linux 5.8); the pid

@@ -43,6 +43,8 @@ void configure(const Options &opts) {
         g_fd = ::open(opts.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+void detach() { g_fd = -1; }
+
 void write(Level level, std::string_view msg) {
     if (level == Level::debug && !g_opts.debug)
         return;

@@ -191,3 +191,20 @@ private:
             GTEST_SKIP() << "needs root (runs real containers with namespaces, " \
                             "cgroups and mounts)";                             \
     } while (0)
+
+// ---- running as another user (for the rootless tests) ----------------------
+
+namespace mxc::testing {
+
+struct RunAs {
+    unsigned uid = 0, gid = 0;
+    std::vector<unsigned> groups;  // supplementary groups, set with setgroups
+    std::vector<std::string> env;  // the program's whole environment
+};
+
+// run_program, with the child switched to `who` (setgroups, setgid, setuid)
+// and given exactly `who.env` before it execs argv[0].
+RunResult run_program_as(const RunAs& who, const std::vector<std::string>& argv,
+                         const std::string& input = "", std::chrono::milliseconds timeout = 30s);
+
+}  // namespace mxc::testing

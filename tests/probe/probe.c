@@ -14,6 +14,8 @@
  *   probe exit N           exit with status N
  *   probe kill-self SIG    raise SIG with its default action
  *   probe report FILE      write the full report to FILE (for detached containers)
+ *   probe cwd              where the cwd is (raw getcwd, under the root?)
+ *   probe exe-hunt STOP OUT  try to open other processes' exe for writing
  *
  * Query subcommands exit 0 whether the operation succeeded or not: the
  * answer is in the JSON.  A usage error exits 2.
@@ -830,6 +832,224 @@ static int usage(void)
     return 2;
 }
 
+/* ---- security subcommands ---------------------------------------------
+ *
+ *   probe cwd                   where the cwd really is  {"getcwd":"..","under_root":bool,"ino":N,...}
+ *   probe exe-hunt STOP OUT     until file STOP exists, try to reach every other
+ *                               process's /proc/PID/exe for writing (directly, and
+ *                               by reopening an O_PATH fd once the program stopped
+ *                               running: the CVE-2019-5736 attack); report to OUT
+ */
+
+/* The raw getcwd syscall: unlike glibc's it shows "(unreachable)/..." for a
+ * cwd outside the process's root instead of failing. */
+static int cmd_cwd(void)
+{
+    char buf[PATH_MAX];
+    long n = syscall(SYS_getcwd, buf, sizeof buf);
+    struct stat dot, root;
+    int dot_ok = stat(".", &dot) == 0;
+    int root_ok = stat("/", &root) == 0;
+    /* Walk up through ".." until "/" (inside the root) or a directory that
+     * is its own parent without being "/" (the top of a tree outside it). */
+    int under = 0, depth = 0;
+    int fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd >= 0 && root_ok && depth++ < 4096) {
+        struct stat cur, up;
+        if (fstat(fd, &cur) != 0)
+            break;
+        if (cur.st_dev == root.st_dev && cur.st_ino == root.st_ino) {
+            under = 1;
+            break;
+        }
+        int pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0 || fstat(pfd, &up) != 0) {
+            if (pfd >= 0)
+                close(pfd);
+            break;
+        }
+        close(fd);
+        fd = pfd;
+        if (up.st_dev == cur.st_dev && up.st_ino == cur.st_ino)
+            break; /* a top that is not our root */
+    }
+    if (fd >= 0)
+        close(fd);
+    open_obj(NULL);
+    if (n >= 0)
+        kv_str("getcwd", buf);
+    else
+        kv_null("getcwd");
+    kv_bool("under_root", under);
+    if (dot_ok) {
+        kv_uint("ino", dot.st_ino);
+        kv_int("dev_major", major(dot.st_dev));
+        kv_int("dev_minor", minor(dot.st_dev));
+    }
+    close_obj();
+    fputc('\n', out);
+    return 0;
+}
+
+struct reached_exe {
+    int fd, pid;
+    dev_t dev;
+    ino_t ino;
+    int last_errno;
+    char comm[32];
+};
+
+static void read_comm(int pid, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", pid);
+    int err;
+    char *s = slurp(path, 64, &err);
+    snprintf(buf, len, "%s", s ? s : "?");
+    chomp(buf);
+    free(s);
+}
+
+static void put_hit(const char *how, int pid, dev_t dev, ino_t ino, const char *comm)
+{
+    open_obj(NULL);
+    kv_str("how", how);
+    kv_int("pid", pid);
+    kv_str("comm", comm);
+    kv_int("dev_major", major(dev));
+    kv_int("dev_minor", minor(dev));
+    kv_uint("ino", ino);
+    close_obj();
+}
+
+static int cmd_exe_hunt(const char *stop, const char *outpath)
+{
+    enum { MAX_REACHED = 256, MAX_HITS = 256 };
+    static struct reached_exe reached[MAX_REACHED];
+    static struct reached_exe hits[MAX_HITS];
+    static const char *hit_how[MAX_HITS];
+    int nreached = 0, nhits = 0;
+    long scans = 0;
+    struct stat self;
+    if (stat("/proc/self/exe", &self) != 0)
+        memset(&self, 0, sizeof self);
+    int self_pid = getpid();
+    time_t deadline = time(NULL) + 300;
+    int last = 0;
+    for (;;) {
+        if (access(stop, F_OK) == 0) {
+            if (last++ >= 3)
+                break;
+            usleep(100000);
+        } else if (time(NULL) > deadline) {
+            break;
+        }
+        scans++;
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 0 || pid == self_pid)
+                continue;
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%d/exe", pid);
+            /* Direct: only a file not being executed opens for writing, so
+             * this succeeds only in a window after the program is replaced. */
+            int w = open(path, O_WRONLY | O_CLOEXEC);
+            if (w >= 0) {
+                struct stat st;
+                if (fstat(w, &st) == 0 && nhits < MAX_HITS) {
+                    hits[nhits].pid = pid;
+                    hits[nhits].dev = st.st_dev;
+                    hits[nhits].ino = st.st_ino;
+                    read_comm(pid, hits[nhits].comm, sizeof hits[nhits].comm);
+                    hit_how[nhits++] = "direct";
+                }
+                close(w);
+            }
+            int p = open(path, O_PATH | O_CLOEXEC);
+            if (p < 0)
+                continue;
+            struct stat st;
+            int known = fstat(p, &st) != 0 || (st.st_dev == self.st_dev && st.st_ino == self.st_ino);
+            for (int i = 0; !known && i < nreached; i++)
+                known = reached[i].dev == st.st_dev && reached[i].ino == st.st_ino;
+            if (known || nreached >= MAX_REACHED) {
+                close(p);
+                continue;
+            }
+            reached[nreached].fd = p;
+            reached[nreached].pid = pid;
+            reached[nreached].dev = st.st_dev;
+            reached[nreached].ino = st.st_ino;
+            reached[nreached].last_errno = 0;
+            read_comm(pid, reached[nreached].comm, sizeof reached[nreached].comm);
+            nreached++;
+        }
+        if (d)
+            closedir(d);
+        /* Reopen what we hold: ETXTBSY while anything runs the program,
+         * and a writable host binary once nothing does. */
+        for (int i = 0; i < nreached; i++) {
+            if (reached[i].fd < 0)
+                continue;
+            char path[64];
+            snprintf(path, sizeof path, "/proc/self/fd/%d", reached[i].fd);
+            int w = open(path, O_WRONLY | O_CLOEXEC);
+            if (w < 0) {
+                reached[i].last_errno = errno;
+                continue;
+            }
+            close(w);
+            if (nhits < MAX_HITS) {
+                hits[nhits] = reached[i];
+                hit_how[nhits++] = "reopen";
+            }
+            close(reached[i].fd);
+            reached[i].fd = -1;
+        }
+        usleep(200);
+    }
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", outpath);
+    out = fopen(tmp, "w");
+    if (!out)
+        return 1;
+    open_obj(NULL);
+    kv_int("scans", scans);
+    open_arr("reached");
+    for (int i = 0; i < nreached; i++) {
+        open_obj(NULL);
+        kv_int("pid", reached[i].pid);
+        kv_str("comm", reached[i].comm);
+        kv_int("dev_major", major(reached[i].dev));
+        kv_int("dev_minor", minor(reached[i].dev));
+        kv_uint("ino", reached[i].ino);
+        kv_str("last_errno", errno_name(reached[i].last_errno));
+        close_obj();
+    }
+    close_arr();
+    open_arr("writable");
+    for (int i = 0; i < nhits; i++)
+        put_hit(hit_how[i], hits[i].pid, hits[i].dev, hits[i].ino, hits[i].comm);
+    close_arr();
+    close_obj();
+    fputc('\n', out);
+    if (fclose(out) != 0 || rename(tmp, outpath) != 0)
+        return 1;
+    return 0;
+}
+
+/* Dispatch for the subcommands above; -1 when `cmd` is none of them. */
+static int security_command(const char *cmd, const char *a1, const char *a2)
+{
+    if (strcmp(cmd, "cwd") == 0)
+        return cmd_cwd();
+    if (strcmp(cmd, "exe-hunt") == 0 && a1 && a2)
+        return cmd_exe_hunt(a1, a2);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     out = stdout;
@@ -873,6 +1093,9 @@ int main(int argc, char **argv)
         if (fclose(out) != 0 || rename(tmp, a1) != 0)
             return 1;
         return 0;
+    } else if ((rc = security_command(cmd, a1, a2)) >= 0) {
+        fflush(out);
+        return rc;
     } else
         return usage();
     fflush(out);

@@ -89,6 +89,7 @@ struct CreateOptions {
     bool loopback_up = false;
     bool die_with_parent = false;
     uint16_t proxy_port = 0;
+    bool init = false;
     std::vector<std::pair<std::string, bool>> landlock; // path, writable
 };
 

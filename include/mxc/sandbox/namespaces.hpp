@@ -24,5 +24,7 @@ void write_id_maps(pid_t pid, const std::vector<oci::IdMapping> &uids, const std
 // Whether setgroups(2) will be allowed in a user namespace with these maps
 // written by the current caller (false for the rootless single-id case).
 bool setgroups_allowed(const std::vector<oci::IdMapping> &gids);
+// Inside the namespace: whether /proc/self/setgroups still says "allow".
+bool setgroups_allowed_in_self();
 
 } // namespace mxc::sandbox

@@ -41,6 +41,7 @@ struct SpawnConfig {
     bool loopback_up = false;            // bring up lo in a new network namespace
     bool die_with_parent = false;        // keep PDEATHSIG=SIGKILL after exec
     uint16_t proxy_port = 0;             // make loopback listeners for the proxy
+    bool init = false;                   // stay PID 1 as a minimal init; the command is our child
     std::vector<LandlockRule> landlock;  // empty: no Landlock
 };
 

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0 OR GPL-2.0
+/* mxc audit probes: exec/fork/exit from the scheduler tracepoints, file and
+ * network syscalls from the raw syscall tracepoints.  Everything is filtered
+ * in the kernel by cgroup (watched_cgroups, ancestors included) before any
+ * argument is read; unwatched tasks cost one table load and, when anything is
+ * watched, a few hash lookups.  Layouts are in events.h. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+
+/* The kernel only lets GPL-compatible programs use the probe_read helpers. */
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* tp_btf hands us a trusted pt_regs pointer: plain loads (CO-RE relocated,
+ * checked by the verifier) instead of a probe_read helper call per field,
+ * which matters on a hook that runs for every syscall of every task. */
+#if defined(__TARGET_ARCH_x86)
+#define MXC_SYSCALL_NR(regs) ((regs)->orig_ax)
+#define MXC_SYSCALL_ARG(regs, n) MXC_X86_ARG##n(regs)
+#define MXC_X86_ARG1(r) ((r)->di)
+#define MXC_X86_ARG2(r) ((r)->si)
+#define MXC_X86_ARG3(r) ((r)->dx)
+#define MXC_X86_ARG4(r) ((r)->r10)
+#define MXC_X86_ARG5(r) ((r)->r8)
+#define MXC_X86_ARG6(r) ((r)->r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define MXC_SYSCALL_NR(regs) ((regs)->syscallno)
+#define MXC_SYSCALL_ARG(regs, n) ((n) == 1 ? (regs)->orig_x0 : (regs)->regs[(n)-1])
+#else
+#error "mxc probes: unsupported __TARGET_ARCH"
+#endif
+
+#define MXC_S_IFMT 0170000
+#define MXC_S_IFSOCK 0140000
+#define MXC_AF_INET 2
+#define MXC_AF_INET6 10
+#define MXC_O_CREAT_WRONLY_TRUNC 01101
+
+/* Filled by the loader before load: syscall number -> enum mxc_op, so the
+ * same object works on every architecture libc knows the numbers of. */
+const volatile __u8 mxc_syscall_op[MXC_NR_SYSCALLS] = {};
+/* Number of watched cgroups, kept by the loader; 0 short-circuits the filter. */
+volatile __u32 mxc_nr_watched = 0;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);   /* cgroup id */
+    __type(value, __u32); /* identity index */
+} watched_cgroups SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MXC_MAX_IDENTITIES);
+    __type(key, __u32);
+    __type(value, __u64);
+} losses SEC(".maps");
+
+/* In-flight syscalls of watched threads, keyed by pid_tgid. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u64);
+    __type(value, struct mxc_file_event);
+} pending_file SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u64);
+    __type(value, struct mxc_net_event);
+} pending_net SEC(".maps");
+
+/* Records are too big for the 512-byte BPF stack; build them here. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct mxc_file_event);
+} file_scratch SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct mxc_net_event);
+} net_scratch SEC(".maps");
+
+static __always_inline void count_loss(__u32 identity)
+{
+    __u64 *n = bpf_map_lookup_elem(&losses, &identity);
+    if (n)
+        (*n)++;
+}
+
+/* The nearest watched cgroup among the current one and its ancestors wins,
+ * so a sandbox nested in another one is attributed to the inner identity. */
+static __always_inline bool watched(__u32 *identity, __u64 *cgroup_id)
+{
+    if (!mxc_nr_watched)
+        return false;
+    __u64 self = bpf_get_current_cgroup_id();
+    __u32 *v = bpf_map_lookup_elem(&watched_cgroups, &self);
+    *cgroup_id = self;
+    if (v) {
+        *identity = *v;
+        return true;
+    }
+    bool found = false;
+    for (int level = 1; level < MXC_MAX_CGROUP_DEPTH; level++) {
+        __u64 anc = bpf_get_current_ancestor_cgroup_id(level);
+        if (!anc || anc == self)
+            break;
+        v = bpf_map_lookup_elem(&watched_cgroups, &anc);
+        if (v) {
+            *identity = *v;
+            found = true;
+        }
+    }
+    return found;
+}
+
+static __always_inline void fill_hdr(struct mxc_event_hdr *h, __u16 rec, __u16 kind, __u16 op,
+                                     __u32 identity, __u64 cgroup_id)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    __u64 uid_gid = bpf_get_current_uid_gid();
+
+    h->rec = rec;
+    h->kind = kind;
+    h->op = op;
+    h->abi = MXC_ABI_VERSION;
+    h->identity = identity;
+    h->flags = 0;
+    h->boot_ns = bpf_ktime_get_boot_ns();
+    h->cgroup_id = cgroup_id;
+    h->pid = pid_tgid >> 32;
+    h->tid = (__u32)pid_tgid;
+    h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+    h->uid = (__u32)uid_gid;
+    h->gid = uid_gid >> 32;
+    h->pad0 = 0;
+    h->result = 0;
+    bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* ---- process lifecycle ------------------------------------------------ */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(mxc_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+    __u32 identity;
+    __u64 cgroup_id;
+
+    /* A non-leader thread that execs takes over the leader's pid; its
+     * pending execve entry was keyed by its old tid. */
+    __u64 old_key = (bpf_get_current_pid_tgid() & ~0xffffffffULL) | (__u32)old_pid;
+    bpf_map_delete_elem(&pending_file, &old_key);
+
+    if (!watched(&identity, &cgroup_id))
+        return 0;
+    struct mxc_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_loss(identity);
+        return 0;
+    }
+    fill_hdr(&e->hdr, MXC_REC_EXEC, MXC_KIND_EXEC, MXC_OP_EXEC, identity, cgroup_id);
+    e->argc = BPF_CORE_READ(bprm, argc);
+    e->nargs = 0;
+    long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+    if (n < 0)
+        e->filename[0] = 0;
+    else if (n == sizeof(e->filename))
+        e->hdr.flags |= MXC_F_PATH_TRUNC;
+
+    /* The new image's argv is already on its stack: mm->arg_start..arg_end. */
+    struct mm_struct *mm = BPF_CORE_READ(task, mm);
+    unsigned long p = BPF_CORE_READ(mm, arg_start);
+    unsigned long end = BPF_CORE_READ(mm, arg_end);
+    for (int i = 0; i < MXC_ARGS_MAX; i++) {
+        e->args[i][0] = 0;
+        if (p >= end)
+            continue;
+        n = bpf_probe_read_user_str(e->args[i], MXC_ARG_LEN, (const void *)p);
+        if (n <= 0) {
+            p = end;
+            continue;
+        }
+        e->nargs = i + 1;
+        if (n == MXC_ARG_LEN) {
+            char last = 1;
+            bpf_probe_read_user(&last, 1, (const void *)(p + MXC_ARG_LEN - 1));
+            if (last) {
+                /* Where the cut argument ends is unknown; stop here. */
+                e->hdr.flags |= MXC_F_ARGS_TRUNC;
+                p = end;
+                continue;
+            }
+        }
+        p += n;
+    }
+    if (e->argc > e->nargs)
+        e->hdr.flags |= MXC_F_ARGS_TRUNC;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(mxc_fork, struct task_struct *parent, struct task_struct *child)
+{
+    __u32 identity;
+    __u64 cgroup_id;
+
+    if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+        return 0; /* a thread, not a process */
+    if (!watched(&identity, &cgroup_id))
+        return 0;
+    struct mxc_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_loss(identity);
+        return 0;
+    }
+    fill_hdr(&e->hdr, MXC_REC_PROC, MXC_KIND_PROCESS, MXC_OP_FORK, identity, cgroup_id);
+    e->child_pid = BPF_CORE_READ(child, tgid);
+    e->exit_code = 0;
+    e->hdr.result = e->child_pid;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+/* Only the task argument is read: 6.16 added group_dead, older kernels lack it. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(mxc_exit, struct task_struct *task)
+{
+    __u32 identity;
+    __u64 cgroup_id;
+    __u64 key = bpf_get_current_pid_tgid();
+
+    /* A thread killed inside a syscall never reaches sys_exit. */
+    bpf_map_delete_elem(&pending_file, &key);
+    bpf_map_delete_elem(&pending_net, &key);
+
+    if (BPF_CORE_READ(task, signal, live.counter) != 0)
+        return 0; /* other threads remain: not the process's exit yet */
+    if (!watched(&identity, &cgroup_id))
+        return 0;
+    struct mxc_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_loss(identity);
+        return 0;
+    }
+    fill_hdr(&e->hdr, MXC_REC_PROC, MXC_KIND_PROCESS, MXC_OP_EXIT, identity, cgroup_id);
+    e->child_pid = 0;
+    e->exit_code = BPF_CORE_READ(task, exit_code);
+    e->hdr.result = e->exit_code;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+#include "syscalls.bpf.h"

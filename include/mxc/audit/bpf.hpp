@@ -1,0 +1,117 @@
+// The eBPF audit probes (ebpf/mxc.bpf.c) as a C++ object: load them, tell the
+// kernel which cgroups belong to which identity, read decoded events.  The
+// collector (mxcd) owns one BpfProbes; the probes stay attached while it lives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mxc::audit {
+
+enum class Kind : uint16_t { exec = 1, file = 2, net = 3, process = 4 };
+
+// One value per probed action; names (op_name) are the stream's "op" field.
+enum class Op : uint16_t {
+    none = 0,
+    exec = 1, fork, exit, execve, execveat,
+    open = 16, openat, openat2, creat, truncate, unlink, unlinkat, rename, renameat,
+    renameat2, mkdir, mkdirat, rmdir, link, linkat, symlink, symlinkat, chmod, fchmodat,
+    fchmodat2, chown, lchown, fchownat,
+    connect = 64, bind, listen, accept, accept4, sendto, sendmsg,
+};
+
+const char *kind_name(Kind k) noexcept;  // "exec", "file", "net", "process"
+const char *op_name(Op op) noexcept;     // "openat", ...; "unknown" otherwise
+
+struct Event {
+    Kind kind = Kind::file;
+    Op op = Op::none;
+    uint32_t identity = 0;      // index given to watch()
+    uint64_t boot_ns = 0;       // CLOCK_BOOTTIME of the event
+    int64_t realtime_ns = 0;    // boot_ns mapped to CLOCK_REALTIME by poll()
+    uint32_t pid = 0, tid = 0, ppid = 0, uid = 0, gid = 0;
+    uint64_t cgroup_id = 0;
+    std::string comm;
+    // exec: the file executed; file ops: the (first) path as the task passed it,
+    // relative to dirfd when not absolute (kAtFdcwd: the task's cwd).
+    std::string path;
+    std::string path2;          // rename/link destination, symlink linkpath
+    int dirfd = kAtFdcwd, dirfd2 = kAtFdcwd;
+    std::vector<std::string> args;  // exec argv (bounded; see args_truncated)
+    uint32_t argc = 0;              // exec: the real argc
+    uint64_t flags = 0;         // open/at/rename flags; net: backlog or msg flags
+    uint32_t mode = 0;
+    uint32_t owner_uid = UINT32_MAX, owner_gid = UINT32_MAX;  // chown family
+    int64_t length = 0;         // truncate length; sendto byte count
+    // Syscalls: return value (negative errno on failure).  fork: child pid.
+    // exit: wait status (WEXITSTATUS/WTERMSIG apply).
+    int64_t result = 0;
+    // net
+    int fd = -1;
+    int family = 0;             // AF_INET, AF_INET6, AF_UNIX, ...
+    std::string addr;           // "127.0.0.1", "::1", a unix path ("@name" if abstract)
+    uint16_t port = 0;
+    std::string proto;          // "tcp", "udp", "unix-stream", "raw", ... or ""
+    bool path_truncated = false, args_truncated = false, path_fault = false;
+
+    static constexpr int kAtFdcwd = -100;
+};
+
+// Decodes one ring-buffer record; nullopt for a record too short, of an
+// unknown layout or of another ABI version.  Pure: no kernel needed.
+std::optional<Event> decode_event(const void *data, size_t size);
+
+// errno name of a negative result ("ENOENT"), "" for success.
+std::string result_errno_name(const Event &e);
+
+struct LoadOptions {
+    uint32_t ring_bytes = 8u << 20;  // power of two, multiple of the page size
+};
+
+class BpfProbes {
+public:
+    // Loads and attaches the probes.  Throws mxc::Error with the reason
+    // ("not available here: ...") when the kernel refuses them.
+    static std::unique_ptr<BpfProbes> load(const LoadOptions &opts = {});
+    ~BpfProbes();
+    BpfProbes(const BpfProbes &) = delete;
+    BpfProbes &operator=(const BpfProbes &) = delete;
+
+    // Events of tasks in cgroup_id or any cgroup below it are recorded under
+    // identity_index (< max_identities()); the nearest watched ancestor wins.
+    void watch(uint64_t cgroup_id, uint32_t identity_index);
+    void unwatch(uint64_t cgroup_id);
+
+    // Waits up to timeout_ms (-1: forever) and hands each event to cb.
+    // Returns the number of events consumed; 0 on timeout or EINTR.
+    int poll(int timeout_ms, const std::function<void(const Event &)> &cb);
+    // Consumes what is already buffered without waiting.
+    int drain(const std::function<void(const Event &)> &cb);
+
+    // Events dropped in the kernel per identity (ring full, pending table full),
+    // cumulative since load; identities with no loss are absent.
+    std::map<uint32_t, uint64_t> losses();
+    // Records the kernel emitted that user space could not decode.
+    uint64_t undecodable() const noexcept;
+
+    // "tp_btf/sched_process_exec", ... : the hooks attached.
+    std::vector<std::string> active_hooks();
+    // The ring buffer's epoll fd, for an event loop that waits on it.
+    int ring_fd();
+
+    static uint32_t max_identities() noexcept;
+
+    struct Impl;
+
+private:
+    explicit BpfProbes(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace mxc::audit

@@ -1,0 +1,357 @@
+// Loads ebpf/mxc.bpf.c through its bpftool skeleton, attaches each probe on
+// its own (so that one hook the kernel refuses is reported, not fatal), and
+// reads the ring buffer.  The kernel-side filter is the watched_cgroups map.
+#include "mxc/audit/bpf.hpp"
+
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <set>
+
+#include "mxc/util/error.hpp"
+#include "mxc/util/log.hpp"
+
+#include "events.h"
+#include "mxc.skel.h"
+
+namespace mxc::audit {
+
+namespace {
+
+struct SkelDeleter {
+    void operator()(mxc_bpf *s) const noexcept { mxc_bpf__destroy(s); }
+};
+struct RingDeleter {
+    void operator()(ring_buffer *rb) const noexcept { ring_buffer__free(rb); }
+};
+using SkelPtr = std::unique_ptr<mxc_bpf, SkelDeleter>;
+using RingPtr = std::unique_ptr<ring_buffer, RingDeleter>;
+
+// libbpf reports through one process-wide print hook.  While loading, keep its
+// warnings (the verifier log among them) so a failure can say why.
+std::mutex g_print_mu;
+std::string *g_capture = nullptr;
+
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+    if (level == LIBBPF_DEBUG)
+        return 0;
+    char buf[1024];
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    std::lock_guard lock(g_print_mu);
+    if (g_capture) {
+        g_capture->append(buf);
+        if (g_capture->size() > 16384)
+            g_capture->erase(0, g_capture->size() - 16384);
+    } else {
+        std::string msg(buf);
+        while (!msg.empty() && msg.back() == '\n')
+            msg.pop_back();
+        log::debug("libbpf: {}", msg);
+    }
+    return n;
+}
+
+class CaptureLibbpf {
+public:
+    CaptureLibbpf() {
+        std::lock_guard lock(g_print_mu);
+        g_capture = &text_;
+        libbpf_set_print(libbpf_print);
+    }
+    ~CaptureLibbpf() {
+        std::lock_guard lock(g_print_mu);
+        g_capture = nullptr;
+    }
+    // The last few lines: where the verifier stopped.
+    std::string tail(size_t lines = 6) const {
+        std::lock_guard lock(g_print_mu);
+        std::vector<std::string> all;
+        size_t start = 0;
+        while (start < text_.size()) {
+            size_t end = text_.find('\n', start);
+            if (end == std::string::npos)
+                end = text_.size();
+            if (end > start)
+                all.emplace_back(text_.substr(start, end - start));
+            start = end + 1;
+        }
+        std::string out;
+        for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
+            out += (out.empty() ? "" : " | ") + all[i];
+        return out;
+    }
+
+private:
+    std::string text_;
+};
+
+// Syscall numbers come from this libc's headers, so the object carries no
+// per-architecture table; syscalls an architecture lacks (open on arm64) are
+// simply absent.
+void fill_syscall_table(volatile __u8 *table) {
+    struct Entry {
+        long nr;
+        mxc_op op;
+    };
+    static const Entry entries[] = {
+#define MXC_SYS(name, op) {SYS_##name, op},
+#ifdef SYS_execve
+        MXC_SYS(execve, MXC_OP_EXECVE)
+#endif
+#ifdef SYS_execveat
+        MXC_SYS(execveat, MXC_OP_EXECVEAT)
+#endif
+#ifdef SYS_open
+        MXC_SYS(open, MXC_OP_OPEN)
+#endif
+        MXC_SYS(openat, MXC_OP_OPENAT)
+#ifdef SYS_openat2
+        MXC_SYS(openat2, MXC_OP_OPENAT2)
+#endif
+#ifdef SYS_creat
+        MXC_SYS(creat, MXC_OP_CREAT)
+#endif
+        MXC_SYS(truncate, MXC_OP_TRUNCATE)
+#ifdef SYS_unlink
+        MXC_SYS(unlink, MXC_OP_UNLINK)
+#endif
+        MXC_SYS(unlinkat, MXC_OP_UNLINKAT)
+#ifdef SYS_rename
+        MXC_SYS(rename, MXC_OP_RENAME)
+#endif
+#ifdef SYS_renameat
+        MXC_SYS(renameat, MXC_OP_RENAMEAT)
+#endif
+#ifdef SYS_renameat2
+        MXC_SYS(renameat2, MXC_OP_RENAMEAT2)
+#endif
+#ifdef SYS_mkdir
+        MXC_SYS(mkdir, MXC_OP_MKDIR)
+#endif
+        MXC_SYS(mkdirat, MXC_OP_MKDIRAT)
+#ifdef SYS_rmdir
+        MXC_SYS(rmdir, MXC_OP_RMDIR)
+#endif
+#ifdef SYS_link
+        MXC_SYS(link, MXC_OP_LINK)
+#endif
+        MXC_SYS(linkat, MXC_OP_LINKAT)
+#ifdef SYS_symlink
+        MXC_SYS(symlink, MXC_OP_SYMLINK)
+#endif
+        MXC_SYS(symlinkat, MXC_OP_SYMLINKAT)
+#ifdef SYS_chmod
+        MXC_SYS(chmod, MXC_OP_CHMOD)
+#endif
+        MXC_SYS(fchmodat, MXC_OP_FCHMODAT)
+#ifdef SYS_fchmodat2
+        MXC_SYS(fchmodat2, MXC_OP_FCHMODAT2)
+#elif defined(__x86_64__) || defined(__aarch64__)
+        {452, MXC_OP_FCHMODAT2}, // Linux 6.6; older libc headers lack the name
+#endif
+#ifdef SYS_chown
+        MXC_SYS(chown, MXC_OP_CHOWN)
+#endif
+#ifdef SYS_lchown
+        MXC_SYS(lchown, MXC_OP_LCHOWN)
+#endif
+        MXC_SYS(fchownat, MXC_OP_FCHOWNAT)
+        MXC_SYS(connect, MXC_OP_CONNECT)
+        MXC_SYS(bind, MXC_OP_BIND)
+        MXC_SYS(listen, MXC_OP_LISTEN)
+#ifdef SYS_accept
+        MXC_SYS(accept, MXC_OP_ACCEPT)
+#endif
+        MXC_SYS(accept4, MXC_OP_ACCEPT4)
+        MXC_SYS(sendto, MXC_OP_SENDTO)
+        MXC_SYS(sendmsg, MXC_OP_SENDMSG)
+#undef MXC_SYS
+    };
+    for (const auto &e : entries)
+        if (e.nr >= 0 && e.nr < MXC_NR_SYSCALLS)
+            table[e.nr] = static_cast<__u8>(e.op);
+}
+
+int64_t boot_to_realtime_offset() {
+    timespec rt{}, bt{};
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    return (int64_t(rt.tv_sec) - bt.tv_sec) * 1'000'000'000 + (int64_t(rt.tv_nsec) - bt.tv_nsec);
+}
+
+} // namespace
+
+struct BpfProbes::Impl {
+    SkelPtr skel;
+    RingPtr ring;
+    std::vector<std::string> hooks;
+    std::set<uint64_t> watched;
+    std::set<uint32_t> identities; // ever watched: where losses may be
+    // Set for the duration of one poll().
+    const std::function<void(const Event &)> *cb = nullptr;
+    std::exception_ptr cb_error;
+    int64_t rt_offset = 0;
+    uint64_t undecodable = 0;
+
+    static int on_sample(void *ctx, void *data, size_t size) {
+        auto *self = static_cast<Impl *>(ctx);
+        auto ev = decode_event(data, size);
+        if (!ev) {
+            ++self->undecodable;
+            return 0;
+        }
+        ev->realtime_ns = static_cast<int64_t>(ev->boot_ns) + self->rt_offset;
+        try {
+            (*self->cb)(*ev);
+        } catch (...) {
+            // Exceptions must not unwind through libbpf's C frames.
+            self->cb_error = std::current_exception();
+            return -ECANCELED;
+        }
+        return 0;
+    }
+};
+
+BpfProbes::BpfProbes(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BpfProbes::~BpfProbes() = default;
+
+uint32_t BpfProbes::max_identities() noexcept { return MXC_MAX_IDENTITIES; }
+
+std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
+    auto impl = std::make_unique<Impl>();
+    CaptureLibbpf capture;
+
+    impl->skel.reset(mxc_bpf__open());
+    if (!impl->skel)
+        throw_errno("open BPF probes");
+    auto *skel = impl->skel.get();
+    fill_syscall_table(skel->rodata->mxc_syscall_op);
+    if (int err = bpf_map__set_max_entries(skel->maps.events, opts.ring_bytes))
+        throw Error(-err, fmt::format("set ring buffer size to {} bytes", opts.ring_bytes));
+
+    if (int err = mxc_bpf__load(skel))
+        throw Error(-err, fmt::format("not available here: loading the BPF probes failed: {}",
+                                      capture.tail()));
+
+    struct Hook {
+        const char *name;
+        bpf_program *prog;
+        bpf_link **link;
+    };
+    const Hook hooks[] = {
+        {"tp_btf/sched_process_exec", skel->progs.mxc_exec, &skel->links.mxc_exec},
+        {"tp_btf/sched_process_fork", skel->progs.mxc_fork, &skel->links.mxc_fork},
+        {"tp_btf/sched_process_exit", skel->progs.mxc_exit, &skel->links.mxc_exit},
+        {"tp_btf/sys_enter", skel->progs.mxc_sys_enter, &skel->links.mxc_sys_enter},
+        {"tp_btf/sys_exit", skel->progs.mxc_sys_exit, &skel->links.mxc_sys_exit},
+    };
+    std::string failed;
+    for (const auto &h : hooks) {
+        bpf_link *link = bpf_program__attach(h.prog);
+        if (!link) {
+            int err = errno;
+            failed += fmt::format("{}{}: {}", failed.empty() ? "" : ", ", h.name, errno_name(err));
+            continue;
+        }
+        *h.link = link; // mxc_bpf__destroy detaches it
+        impl->hooks.emplace_back(h.name);
+    }
+    if (impl->hooks.empty())
+        throw Error(EOPNOTSUPP, "not available here: no BPF probe could be attached (" + failed + ")");
+    if (!failed.empty())
+        log::warn("audit: BPF hooks not available here: {}", failed);
+
+    impl->ring.reset(ring_buffer__new(bpf_map__fd(skel->maps.events), &Impl::on_sample,
+                                      impl.get(), nullptr));
+    if (!impl->ring)
+        throw_errno("create BPF ring buffer reader");
+    return std::unique_ptr<BpfProbes>(new BpfProbes(std::move(impl)));
+}
+
+void BpfProbes::watch(uint64_t cgroup_id, uint32_t identity_index) {
+    if (identity_index >= MXC_MAX_IDENTITIES)
+        throw_error("audit: identity index {} out of range (max {})", identity_index,
+                    MXC_MAX_IDENTITIES - 1);
+    __u64 key = cgroup_id;
+    __u32 value = identity_index;
+    if (int err = bpf_map__update_elem(impl_->skel->maps.watched_cgroups, &key, sizeof(key), &value,
+                                       sizeof(value), BPF_ANY))
+        throw Error(-err, fmt::format("audit: watch cgroup {}", cgroup_id));
+    impl_->watched.insert(cgroup_id);
+    impl_->identities.insert(identity_index);
+    impl_->skel->bss->mxc_nr_watched = static_cast<__u32>(impl_->watched.size());
+}
+
+void BpfProbes::unwatch(uint64_t cgroup_id) {
+    __u64 key = cgroup_id;
+    int err = bpf_map__delete_elem(impl_->skel->maps.watched_cgroups, &key, sizeof(key), 0);
+    if (err && err != -ENOENT)
+        throw Error(-err, fmt::format("audit: unwatch cgroup {}", cgroup_id));
+    impl_->watched.erase(cgroup_id);
+    impl_->skel->bss->mxc_nr_watched = static_cast<__u32>(impl_->watched.size());
+}
+
+int BpfProbes::poll(int timeout_ms, const std::function<void(const Event &)> &cb) {
+    impl_->cb = &cb;
+    impl_->cb_error = nullptr;
+    impl_->rt_offset = boot_to_realtime_offset();
+    int n = ring_buffer__poll(impl_->ring.get(), timeout_ms);
+    impl_->cb = nullptr;
+    if (impl_->cb_error)
+        std::rethrow_exception(impl_->cb_error);
+    if (n == -EINTR)
+        return 0;
+    if (n < 0)
+        throw Error(-n, "audit: poll BPF ring buffer");
+    return n;
+}
+
+int BpfProbes::drain(const std::function<void(const Event &)> &cb) {
+    impl_->cb = &cb;
+    impl_->cb_error = nullptr;
+    impl_->rt_offset = boot_to_realtime_offset();
+    int n = ring_buffer__consume(impl_->ring.get());
+    impl_->cb = nullptr;
+    if (impl_->cb_error)
+        std::rethrow_exception(impl_->cb_error);
+    if (n < 0)
+        throw Error(-n, "audit: consume BPF ring buffer");
+    return n;
+}
+
+std::map<uint32_t, uint64_t> BpfProbes::losses() {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+        throw Error(-ncpu, "audit: count possible CPUs");
+    std::vector<__u64> per_cpu(static_cast<size_t>(ncpu));
+    std::map<uint32_t, uint64_t> out;
+    for (uint32_t id : impl_->identities) {
+        __u32 key = id;
+        if (int err = bpf_map__lookup_elem(impl_->skel->maps.losses, &key, sizeof(key), per_cpu.data(),
+                                           per_cpu.size() * sizeof(__u64), 0))
+            throw Error(-err, fmt::format("audit: read loss counter of identity {}", id));
+        uint64_t sum = 0;
+        for (auto v : per_cpu)
+            sum += v;
+        if (sum)
+            out[id] = sum;
+    }
+    return out;
+}
+
+uint64_t BpfProbes::undecodable() const noexcept { return impl_->undecodable; }
+
+std::vector<std::string> BpfProbes::active_hooks() { return impl_->hooks; }
+
+int BpfProbes::ring_fd() { return ring_buffer__epoll_fd(impl_->ring.get()); }
+
+} // namespace mxc::audit

@@ -1,0 +1,343 @@
+// Audit records: JSON mapping, canonical bytes, chain hash, RFC 3339 times.
+#include "mxc/audit/record.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <memory>
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include "mxc/util/error.hpp"
+
+namespace mxc::audit {
+
+using nlohmann::json;
+
+bool valid_kind(std::string_view kind) {
+    return std::find(std::begin(kKinds), std::end(kKinds), kind) != std::end(kKinds);
+}
+
+bool valid_outcome(std::string_view o) { return o.empty() || o == "allowed" || o == "denied" || o == "failed"; }
+
+// ---- JSON -------------------------------------------------------------------
+
+namespace {
+
+// Keys that map to Record members; anything else goes to extra.
+constexpr std::string_view kKnown[] = {"seq",  "time",  "identity", "sandbox", "kind",   "op",      "pid",
+                                       "ppid", "uid",   "comm",     "exe",     "args",   "path",    "flags",
+                                       "mode", "family", "addr",    "port",    "proto",  "domain",  "result",
+                                       "outcome", "exit", "lost",   "probe",   "prev",   "hash"};
+
+bool known(std::string_view k) { return std::find(std::begin(kKnown), std::end(kKnown), k) != std::end(kKnown); }
+
+void put(json &j, const char *k, const std::string &v) {
+    if (!v.empty())
+        j[k] = v;
+}
+template <typename T> void put(json &j, const char *k, const std::optional<T> &v) {
+    if (v)
+        j[k] = *v;
+}
+
+[[noreturn]] void bad(const std::string &key, const char *what) {
+    throw Error(fmt::format(".{}: expected {}", key, what));
+}
+
+std::string get_str(const json &j, const char *k) {
+    auto it = j.find(k);
+    if (it == j.end() || it->is_null())
+        return {};
+    if (!it->is_string())
+        bad(k, "a string");
+    return it->get<std::string>();
+}
+
+template <typename T> std::optional<T> get_int(const json &j, const char *k) {
+    auto it = j.find(k);
+    if (it == j.end() || it->is_null())
+        return std::nullopt;
+    if (!it->is_number_integer())
+        bad(k, "an integer");
+    if constexpr (std::is_unsigned_v<T>) {
+        if (it->is_number_unsigned())
+            return static_cast<T>(it->get<uint64_t>());
+        if (it->get<int64_t>() < 0)
+            bad(k, "an unsigned integer");
+    }
+    return static_cast<T>(it->get<int64_t>());
+}
+
+} // namespace
+
+json to_json(const Record &r) {
+    json j = json::object();
+    if (r.extra.is_object())
+        for (auto &[k, v] : r.extra.items())
+            if (!known(k))
+                j[k] = v;
+    j["seq"] = r.seq;
+    put(j, "time", r.time);
+    put(j, "identity", r.identity);
+    put(j, "sandbox", r.sandbox);
+    put(j, "kind", r.kind);
+    put(j, "op", r.op);
+    put(j, "pid", r.pid);
+    put(j, "ppid", r.ppid);
+    put(j, "uid", r.uid);
+    put(j, "comm", r.comm);
+    put(j, "exe", r.exe);
+    if (!r.args.empty())
+        j["args"] = r.args;
+    put(j, "path", r.path);
+    put(j, "flags", r.flags);
+    put(j, "mode", r.mode);
+    put(j, "family", r.family);
+    put(j, "addr", r.addr);
+    put(j, "port", r.port);
+    put(j, "proto", r.proto);
+    put(j, "domain", r.domain);
+    put(j, "result", r.result);
+    put(j, "outcome", r.outcome);
+    put(j, "exit", r.exit_code);
+    put(j, "lost", r.lost);
+    put(j, "probe", r.probe);
+    put(j, "prev", r.prev);
+    put(j, "hash", r.hash);
+    return j;
+}
+
+Record from_json(const json &j) {
+    if (!j.is_object())
+        throw Error("expected a JSON object");
+    Record r;
+    auto seq = get_int<uint64_t>(j, "seq");
+    if (!seq)
+        throw Error(".seq: missing");
+    r.seq = *seq;
+    r.time = get_str(j, "time");
+    r.identity = get_str(j, "identity");
+    r.sandbox = get_str(j, "sandbox");
+    r.kind = get_str(j, "kind");
+    r.op = get_str(j, "op");
+    r.pid = get_int<int64_t>(j, "pid");
+    r.ppid = get_int<int64_t>(j, "ppid");
+    r.uid = get_int<uint32_t>(j, "uid");
+    r.comm = get_str(j, "comm");
+    r.exe = get_str(j, "exe");
+    if (auto it = j.find("args"); it != j.end() && !it->is_null()) {
+        if (!it->is_array())
+            bad("args", "an array of strings");
+        for (auto &a : *it) {
+            if (!a.is_string())
+                bad("args", "an array of strings");
+            r.args.push_back(a.get<std::string>());
+        }
+    }
+    r.path = get_str(j, "path");
+    r.flags = get_int<uint64_t>(j, "flags");
+    r.mode = get_int<uint32_t>(j, "mode");
+    r.family = get_str(j, "family");
+    r.addr = get_str(j, "addr");
+    r.port = get_int<uint32_t>(j, "port");
+    r.proto = get_str(j, "proto");
+    r.domain = get_str(j, "domain");
+    r.result = get_str(j, "result");
+    r.outcome = get_str(j, "outcome");
+    r.exit_code = get_int<int64_t>(j, "exit");
+    r.lost = get_int<uint64_t>(j, "lost");
+    r.probe = get_str(j, "probe");
+    r.prev = get_str(j, "prev");
+    r.hash = get_str(j, "hash");
+    for (auto &[k, v] : j.items())
+        if (!known(k)) {
+            if (r.extra.is_null())
+                r.extra = json::object();
+            r.extra[k] = v;
+        }
+    return r;
+}
+
+namespace {
+// Invalid UTF-8 (paths are bytes) becomes U+FFFD: the stored line must parse
+// back to the same canonical bytes.
+std::string dump(const json &j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+} // namespace
+
+std::string canonical(const json &j) {
+    if (!j.contains("hash"))
+        return dump(j);
+    json c = j;
+    c.erase("hash");
+    return dump(c);
+}
+
+std::string canonical(const Record &r) {
+    Record c = r;
+    c.hash.clear();
+    return dump(to_json(c));
+}
+
+std::string to_line(const Record &r) { return dump(to_json(r)) + '\n'; }
+
+Record parse_line(std::string_view line) {
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+        line.remove_suffix(1);
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded())
+        throw Error("not a JSON object");
+    return from_json(j);
+}
+
+// ---- hashing ----------------------------------------------------------------
+
+namespace {
+
+struct MdFree {
+    void operator()(EVP_MD_CTX *c) const noexcept { EVP_MD_CTX_free(c); }
+};
+
+std::string hex(const unsigned char *p, size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s(n * 2, '0');
+    for (size_t i = 0; i < n; ++i) {
+        s[2 * i] = digits[p[i] >> 4];
+        s[2 * i + 1] = digits[p[i] & 15];
+    }
+    return s;
+}
+
+int nibble(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1; // upper case is not canonical: a hash is written lower case
+}
+
+std::string sha256(std::initializer_list<std::string_view> parts) {
+    std::unique_ptr<EVP_MD_CTX, MdFree> ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        throw Error("SHA-256: init failed");
+    for (auto p : parts)
+        if (EVP_DigestUpdate(ctx.get(), p.data(), p.size()) != 1)
+            throw Error("SHA-256: update failed");
+    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+    unsigned n = 0;
+    if (EVP_DigestFinal_ex(ctx.get(), md.data(), &n) != 1)
+        throw Error("SHA-256: final failed");
+    return hex(md.data(), n);
+}
+
+} // namespace
+
+std::string chain_hash(std::string_view prev_hex, std::string_view canonical_bytes) {
+    if (prev_hex.size() != 64)
+        throw Error(fmt::format("prev hash has {} characters, expected 64", prev_hex.size()));
+    std::array<char, 32> raw{};
+    for (size_t i = 0; i < 32; ++i) {
+        int hi = nibble(prev_hex[2 * i]), lo = nibble(prev_hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            throw Error("prev hash is not lower-case hex");
+        raw[i] = static_cast<char>(hi << 4 | lo);
+    }
+    return sha256({std::string_view(raw.data(), raw.size()), canonical_bytes});
+}
+
+std::string sha256_hex(std::string_view bytes) { return sha256({bytes}); }
+
+// ---- time -------------------------------------------------------------------
+
+int64_t now_ns() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string format_time(int64_t ns) {
+    int64_t sec = ns / 1'000'000'000, frac = ns % 1'000'000'000;
+    if (frac < 0) {
+        frac += 1'000'000'000;
+        --sec;
+    }
+    time_t t = static_cast<time_t>(sec);
+    struct tm tm {};
+    ::gmtime_r(&t, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+int64_t parse_time(std::string_view text) {
+    auto fail = [&]() -> int64_t {
+        throw Error(fmt::format("invalid RFC 3339 time \"{}\"", text));
+    };
+    size_t i = 0;
+    auto digits = [&](size_t n) -> int {
+        if (i + n > text.size())
+            fail();
+        int v = 0;
+        for (size_t k = 0; k < n; ++k, ++i) {
+            if (!std::isdigit(static_cast<unsigned char>(text[i])))
+                fail();
+            v = v * 10 + (text[i] - '0');
+        }
+        return v;
+    };
+    auto expect = [&](std::string_view chars) {
+        if (i >= text.size() || chars.find(text[i]) == std::string_view::npos)
+            fail();
+        ++i;
+    };
+    struct tm tm {};
+    tm.tm_year = digits(4) - 1900;
+    expect("-");
+    tm.tm_mon = digits(2) - 1;
+    expect("-");
+    tm.tm_mday = digits(2);
+    int64_t frac = 0, offset = 0;
+    if (i < text.size()) {
+        expect("Tt ");
+        tm.tm_hour = digits(2);
+        expect(":");
+        tm.tm_min = digits(2);
+        expect(":");
+        tm.tm_sec = digits(2);
+        if (i < text.size() && text[i] == '.') {
+            ++i;
+            int64_t scale = 100'000'000;
+            size_t start = i;
+            while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+                frac += (text[i] - '0') * scale;
+                scale /= 10;
+                ++i;
+            }
+            if (i == start)
+                fail();
+        }
+        if (i >= text.size())
+            fail();
+        if (text[i] == 'Z' || text[i] == 'z') {
+            ++i;
+        } else {
+            int sign = text[i] == '-' ? -1 : 1;
+            expect("+-");
+            int h = digits(2);
+            expect(":");
+            int m = digits(2);
+            offset = sign * (h * 3600 + m * 60);
+        }
+        if (i != text.size())
+            fail();
+    }
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+        tm.tm_sec > 60)
+        fail();
+    time_t t = ::timegm(&tm);
+    return (static_cast<int64_t>(t) - offset) * 1'000'000'000 + frac;
+}
+
+} // namespace mxc::audit

@@ -1,0 +1,316 @@
+// StreamWriter: append-only, hash-chained JSON-lines segments with signed
+// checkpoints.  Each line goes out in one O_APPEND write so that a reader
+// never sees a record interleaved with another.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "mxc/audit/stream.hpp"
+#include "mxc/util/error.hpp"
+#include "mxc/util/file.hpp"
+#include "stream_internal.hpp"
+
+#ifndef MXC_VERSION
+#define MXC_VERSION "unknown"
+#endif
+
+namespace mxc::audit {
+
+using nlohmann::json;
+
+StreamWriter::StreamWriter(WriterOptions opts) : opts_(std::move(opts)) {
+    if (!identity::valid_name(opts_.identity))
+        throw Error(fmt::format("audit stream: invalid identity name \"{}\"", opts_.identity));
+    if (opts_.base_dir.empty())
+        throw Error("audit stream: no base directory");
+    if (opts_.segment_bytes < 4096)
+        opts_.segment_bytes = 4096;
+    if (opts_.host.empty()) {
+        char buf[256] = {};
+        if (::gethostname(buf, sizeof buf - 1) == 0)
+            opts_.host = buf;
+    }
+    if (opts_.version.empty())
+        opts_.version = MXC_VERSION;
+    if (opts_.signer && !opts_.signer->sign)
+        throw Error("audit stream: signer has no sign function");
+    dir_ = opts_.base_dir + "/" + opts_.identity;
+    with_context(fmt::format("audit stream {}", dir_), [&] { open_or_create(); });
+}
+
+StreamWriter::~StreamWriter() {
+    try {
+        close();
+    } catch (...) {
+        // A destructor cannot report; the unsigned tail shows in verify.
+    }
+}
+
+std::string StreamWriter::dir() const { return dir_; }
+
+uint64_t StreamWriter::last_seq() const {
+    std::lock_guard lk(mu_);
+    return seq_;
+}
+
+std::string StreamWriter::last_hash() const {
+    std::lock_guard lk(mu_);
+    return hash_;
+}
+
+void StreamWriter::open_segment(uint32_t n) {
+    std::string path = dir_ + "/" + detail::segment_name(n);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd)
+        throw_errno("open {}", path);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0)
+        throw_errno("stat {}", path);
+    fd_ = std::move(fd);
+    segment_ = n;
+    segment_size_ = static_cast<uint64_t>(st.st_size);
+    // The new name must survive a crash as much as the lines in it do.
+    UniqueFd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dfd)
+        ::fsync(dfd.get());
+}
+
+void StreamWriter::open_or_create() {
+    mkdir_p(opts_.base_dir, 0700);
+    if (::mkdir(dir_.c_str(), 0700) < 0 && errno != EEXIST)
+        throw_errno("mkdir {}", dir_);
+    struct stat st {};
+    if (::lstat(dir_.c_str(), &st) < 0)
+        throw_errno("stat {}", dir_);
+    if (!S_ISDIR(st.st_mode))
+        throw Error("not a directory");
+
+    auto head = detail::read_head(dir_);
+    auto segments = list_segments(dir_);
+    if (segments.empty()) {
+        if (head && head->checkpoint > 0)
+            throw Error(fmt::format("head.json names checkpoint seq {} but no segment is left; refusing to start "
+                                    "a new chain over a deleted stream",
+                                    head->checkpoint));
+        seq_ = 0;
+        hash_ = std::string(kZeroHash);
+        open_segment(1);
+        write_file_atomic(dir_ + "/" + detail::kHeadFile, "{\"checkpoint\":0}\n", 0600, true);
+        write_header();
+        return;
+    }
+
+    // The last record: from the last non-empty segment (a crash may leave a
+    // freshly rotated, empty one).
+    std::optional<std::string> last;
+    for (auto it = segments.rbegin(); it != segments.rend() && !last; ++it)
+        last = detail::read_last_line(*it);
+    open_segment(detail::segment_number(segments.back()));
+    if (!last) {
+        seq_ = 0;
+        hash_ = std::string(kZeroHash);
+        write_header();
+        return;
+    }
+    Record r;
+    try {
+        r = parse_line(*last);
+    } catch (Error &e) {
+        e.add_context("last record");
+        throw;
+    }
+    if (r.prev.size() != 64 || chain_hash(r.prev, canonical(r)) != r.hash)
+        throw Error(fmt::format("last record (seq {}) does not match its hash; run `mxc audit verify`", r.seq));
+    seq_ = r.seq;
+    hash_ = r.hash;
+    if (head && head->checkpoint > seq_)
+        throw Error(fmt::format("head.json names checkpoint seq {} but the stream ends at seq {}: truncated; run "
+                                "`mxc audit verify`",
+                                head->checkpoint, seq_));
+    since_checkpoint_ = head && head->checkpoint > 0 ? seq_ - head->checkpoint : seq_;
+    last_checkpoint_ns_ = now_ns();
+}
+
+void StreamWriter::write_header() {
+    Record h;
+    h.kind = "header";
+    h.extra = json::object();
+    if (opts_.header_extra.is_object())
+        h.extra = opts_.header_extra;
+    h.extra["backend"] = opts_.backend.empty() ? "none" : opts_.backend;
+    h.extra["host"] = opts_.host;
+    h.extra["version"] = opts_.version;
+    h.extra["format"] = 1;
+    if (opts_.signer) {
+        h.extra["signer"] = opts_.signer->name;
+        h.extra["key"] = key_fingerprint(opts_.signer->public_key_pem);
+    }
+    std::string line;
+    seal(std::move(h), &line);
+    write_lines(line, 1);
+    last_checkpoint_ns_ = now_ns();
+}
+
+Record StreamWriter::seal(Record r, std::string *line) {
+    r.seq = seq_ + 1;
+    if (r.time.empty())
+        r.time = format_time(now_ns());
+    if (r.identity.empty())
+        r.identity = opts_.identity;
+    r.prev = hash_;
+    r.hash.clear();
+    // One JSON tree for both the canonical bytes and the stored line.
+    json j = to_json(r);
+    r.hash = chain_hash(r.prev, j.dump(-1, ' ', false, json::error_handler_t::replace));
+    j["hash"] = r.hash;
+    if (line)
+        *line = j.dump(-1, ' ', false, json::error_handler_t::replace) + '\n';
+    seq_ = r.seq;
+    hash_ = r.hash;
+    return r;
+}
+
+// lines holds whole records; it is split at record boundaries when a segment fills.
+void StreamWriter::write_lines(const std::string &lines, uint64_t nrecords) {
+    (void)nrecords;
+    std::string_view rest(lines);
+    try {
+        while (!rest.empty()) {
+            // Take as many whole lines as fit in the current segment (at least
+            // one when the segment is empty: a record is never split).
+            size_t take = 0;
+            while (take < rest.size()) {
+                size_t nl = rest.find('\n', take);
+                size_t end = nl == std::string_view::npos ? rest.size() : nl + 1;
+                if (segment_size_ + end > opts_.segment_bytes && (segment_size_ > 0 || take > 0))
+                    break;
+                take = end;
+            }
+            if (take == 0) {
+                open_segment(segment_ + 1);
+                continue;
+            }
+            write_all(fd_.get(), rest.substr(0, take));
+            segment_size_ += take;
+            rest.remove_prefix(take);
+        }
+    } catch (Error &e) {
+        // seq and hash already moved on: the file and our state disagree.
+        closed_ = true;
+        fd_.reset();
+        e.add_context(fmt::format("write {}/{}", dir_, detail::segment_name(segment_)));
+        throw;
+    }
+}
+
+Record StreamWriter::append(Record r) {
+    std::lock_guard lk(mu_);
+    if (closed_)
+        throw Error(fmt::format("audit stream {}: closed", dir_));
+    detail::check_appendable(r, opts_.identity);
+    std::string line;
+    Record out = seal(std::move(r), &line);
+    write_lines(line, 1);
+    ++since_checkpoint_;
+    maybe_checkpoint_locked();
+    return out;
+}
+
+uint64_t StreamWriter::append_batch(std::vector<Record> records) {
+    std::lock_guard lk(mu_);
+    if (closed_)
+        throw Error(fmt::format("audit stream {}: closed", dir_));
+    for (auto &r : records)
+        detail::check_appendable(r, opts_.identity);
+    std::string buf;
+    uint64_t n = 0;
+    for (auto &r : records) {
+        std::string line;
+        seal(std::move(r), &line);
+        buf += line;
+        ++n;
+        ++since_checkpoint_;
+        if (opts_.signer && opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records) {
+            write_lines(buf, n);
+            buf.clear();
+            n = 0;
+            checkpoint_locked();
+        }
+    }
+    if (!buf.empty())
+        write_lines(buf, n);
+    maybe_checkpoint_locked();
+    return seq_;
+}
+
+void StreamWriter::maybe_checkpoint_locked() {
+    if (!opts_.signer || since_checkpoint_ == 0)
+        return;
+    bool by_count = opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records;
+    bool by_time = opts_.checkpoint_interval.count() > 0 &&
+                   now_ns() - last_checkpoint_ns_ >=
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.checkpoint_interval).count();
+    if (by_count || by_time)
+        checkpoint_locked();
+}
+
+void StreamWriter::checkpoint_locked() {
+    if (!opts_.signer || since_checkpoint_ == 0 || closed_)
+        return;
+    const Signer &s = *opts_.signer;
+    std::string covered = hash_;
+    std::string sig = s.sign(covered);
+    Record c;
+    c.kind = "checkpoint";
+    c.extra = json::object();
+    c.extra["count"] = seq_; // records before this one: seqs 1..seq_
+    c.extra["sig"] = base64_encode(sig);
+    c.extra["key"] = key_fingerprint(s.public_key_pem);
+    c.extra["signer"] = s.name;
+    c.extra["public_key"] = s.public_key_pem;
+    std::string line;
+    Record sealed = seal(std::move(c), &line);
+    write_lines(line, 1);
+    if (::fsync(fd_.get()) < 0)
+        throw_errno("fsync {}/{}", dir_, detail::segment_name(segment_));
+    json head = json::object();
+    head["checkpoint"] = sealed.seq;
+    head["hash"] = covered;
+    head["sig"] = sealed.extra["sig"];
+    head["key"] = sealed.extra["key"];
+    head["signer"] = s.name;
+    head["public_key"] = s.public_key_pem;
+    head["segment"] = detail::segment_name(segment_);
+    head["time"] = sealed.time;
+    write_file_atomic(dir_ + "/" + detail::kHeadFile, head.dump() + "\n", 0600, true);
+    since_checkpoint_ = 0;
+    last_checkpoint_ns_ = now_ns();
+}
+
+void StreamWriter::checkpoint() {
+    std::lock_guard lk(mu_);
+    checkpoint_locked();
+}
+
+void StreamWriter::tick() {
+    std::lock_guard lk(mu_);
+    if (!closed_)
+        maybe_checkpoint_locked();
+}
+
+void StreamWriter::close() {
+    std::lock_guard lk(mu_);
+    if (closed_)
+        return;
+    checkpoint_locked();
+    if (fd_)
+        ::fsync(fd_.get());
+    fd_.reset();
+    closed_ = true;
+}
+
+} // namespace mxc::audit
