@@ -214,10 +214,10 @@ uint64_t Manager::v2_id() const {
     return st.st_ino;
 }
 
-void Manager::add_pid(pid_t pid) {
+void Manager::add_pid(pid_t pid, bool in_v2_already) {
     with_context(fmt::format("add pid {} to cgroup {}", pid, path_), [&] {
         std::string v = std::to_string(pid);
-        if (!v2_dir_.empty())
+        if (!v2_dir_.empty() && !in_v2_already)
             write(v2_dir_ + "/cgroup.procs", v);
         std::set<std::string> done;
         for (const auto &[ctrl, dir] : v1_dirs_)

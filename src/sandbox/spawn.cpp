@@ -179,7 +179,7 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     ChildOwner owner(pid, pidfd);
 
     if (cfg.cgroup) {
-        with_context("join cgroup", [&] { cfg.cgroup->add_pid(pid); });
+        with_context("join cgroup", [&] { cfg.cgroup->add_pid(pid, static_cast<bool>(cg_fd)); });
         if (cfg.apply_limits && lin.resources)
             with_context("apply resources", [&] { cfg.cgroup->apply(effective_resources(lin)); });
     }
@@ -333,7 +333,7 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
     ChildOwner owner(waiter, pidfd);
     UniqueFd pidfd_owner(pidfd);
     if (cfg.cgroup)
-        with_context("join cgroup", [&] { cfg.cgroup->add_pid(waiter); });
+        with_context("join cgroup", [&] { cfg.cgroup->add_pid(waiter, static_cast<bool>(cg_fd)); });
     parent_ch.send(Msg::go);
     ExecSpawned out;
     out.waiter = waiter;

@@ -60,7 +60,9 @@ public:
     UniqueFd open_v2_dir() const;
     // The inode number of the v2 cgroup directory (what bpf_get_current_cgroup_id returns).
     uint64_t v2_id() const;
-    void add_pid(pid_t pid);
+    // in_v2_already: the process was cloned into the v2 cgroup
+    // (CLONE_INTO_CGROUP); moving it again costs an RCU grace period.
+    void add_pid(pid_t pid, bool in_v2_already = false);
     // Write the limits.  Throws "not supported: .linux.resources.X" when the host lacks the controller.
     void apply(const oci::Resources &res);
     // Freezer: v2 cgroup.freeze when a v2 cgroup exists, else the v1 freezer.
