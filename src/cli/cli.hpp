@@ -28,6 +28,7 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx);
 void add_info_commands(CLI::App &app, Context &ctx);
 void add_identity_commands(CLI::App &app, Context &ctx);
 void add_profile_commands(CLI::App &app, Context &ctx);
+void add_audit_commands(CLI::App &app, Context &ctx);
 
 } // namespace mxc::cli
 

@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
     cli::add_info_commands(app, ctx);
     cli::add_identity_commands(app, ctx);
     cli::add_profile_commands(app, ctx);
+    cli::add_audit_commands(app, ctx);
 
     // `run ... -- CMD` is the agent sandbox; `run ID` the OCI command.
     for (int i = 1, run_at = 0; i < argc; ++i) {
