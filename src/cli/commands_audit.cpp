@@ -58,8 +58,12 @@ audit::Filter to_filter(const FilterArgs &a) {
 std::string base_of(const FilterArgs &a) { return a.base.empty() ? audit::default_base_dir() : a.base; }
 
 void print_record(const audit::Record &r, bool json) {
-    if (json)
-        std::printf("%s\n", audit::to_line(r).c_str());
+    if (json) {
+        std::string line = audit::to_line(r);
+        if (line.empty() || line.back() != '\n')
+            line += '\n';
+        std::fputs(line.c_str(), stdout);
+    }
     else
         std::printf("%s\n", audit::format_human(r).c_str());
 }
@@ -124,7 +128,8 @@ void add_audit_commands(CLI::App &app, Context &ctx) {
                 if (!a->identity.empty())
                     dirs.push_back(base + "/" + a->identity);
                 else
-                    dirs = audit::list_streams(base);
+                    for (const auto &d : audit::list_streams(base))
+                        dirs.push_back(d.empty() || d[0] == '/' ? d : base + "/" + d);
                 if (dirs.empty())
                     throw_error("audit verify: no streams under {}", base);
                 bool all_ok = true;
