@@ -508,3 +508,69 @@ TEST_F(Rootless, CannotTouchAnotherUsersContainer)
 }
 
 }  // namespace
+
+// ---- the agent sandbox as an ordinary user ----------------------------------
+
+namespace {
+std::string source_profiles()
+{
+    const char* src = std::getenv("MXC_SOURCE_ROOT");
+    return src ? std::string(src) + "/profiles" : "";
+}
+}  // namespace
+
+TEST_F(Rootless, AgentSandboxIsolatesAnOrdinaryUser)
+{
+    fs::path ws = home_ / "ws";
+    fs::create_directories(ws / "secret");
+    write_file(ws / "secret" / "key", "hidden\n");
+    write_file(home_ / "outside", "x\n");
+    fs::create_directories(home_ / ".ssh");
+    write_file(home_ / ".ssh" / "id_rsa", "PRIVATE\n");
+    chown_tree(home_, uid_, gid_);
+    RunAs who = who_;
+    who.env.push_back("MXC_PROFILE_PATH=" + source_profiles());
+    who.env.push_back("MXC_STATE_DIR=" + (home_ / "state").string());
+    who.env.push_back("DISPLAY=:0");
+    std::string id = user_id("agent-rl");
+    RunResult r = run_program_as(
+        who,
+        {bin_, "--root", uroot_.string(), "run", "--quiet", "--name", id, "--workspace", ws.string(),
+         "--deny", (ws / "secret").string(), "--", "/bin/sh", "-c",
+         "id -u; touch ok && echo ws-writable; echo y > " + home_.string() +
+             "/outside 2>/dev/null; touch " + home_.string() + "/created-inside 2>/dev/null; cat secret/key 2>/dev/null || echo secret-hidden; "
+             "cat ~/.ssh/id_rsa 2>/dev/null || echo ssh-hidden; echo display=${DISPLAY:-unset}; "
+             "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"});
+    ASSERT_EQ(r.status, 0) << r.describe();
+    EXPECT_NE(r.out.find(std::to_string(uid_) + "\n"), std::string::npos) << r.out;  // uid maps to itself
+    EXPECT_NE(r.out.find("ws-writable"), std::string::npos) << r.out;
+    // Outside the workspace nothing reaches the host (the test's home lies
+    // under /tmp, which is private in the sandbox, or read-only otherwise).
+    EXPECT_EQ(read_file(home_ / "outside"), "x\n");
+    EXPECT_FALSE(fs::exists(home_ / "created-inside"));
+    EXPECT_NE(r.out.find("secret-hidden"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ssh-hidden"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("display=unset"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapEff:\t0000000000000000"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("NoNewPrivs:\t1"), std::string::npos) << r.out;
+    EXPECT_TRUE(fs::exists(ws / "ok"));
+    // No delegated cgroup here: limits are dropped with one warning.
+    EXPECT_NE(r.err.find("running without resource limits"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(uroot_ / id)) << "state left behind";
+}
+
+TEST_F(Rootless, AgentSandboxRefusesWhenLimitsAreRequiredButUnenforceable)
+{
+    fs::path prof = home_ / "needs-limits.yaml";
+    write_file(prof, "name: needs-limits\nextends: agent\nlimits:\n  memory: 256M\n  required: true\n");
+    chown_tree(home_, uid_, gid_);
+    RunAs who = who_;
+    who.env.push_back("MXC_PROFILE_PATH=" + source_profiles());
+    who.env.push_back("MXC_STATE_DIR=" + (home_ / "state").string());
+    std::string id = user_id("agent-req");
+    RunResult r = run_program_as(who, {bin_, "--root", uroot_.string(), "run", "--name", id, "--profile",
+                                       prof.string(), "--workspace", home_.string(), "--", "/bin/true"});
+    EXPECT_NE(r.status, 0) << r.describe();
+    EXPECT_NE(r.err.find("requires its limits"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(uroot_ / id)) << "state left behind";
+}
