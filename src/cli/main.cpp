@@ -18,6 +18,7 @@
 
 #include "cli.hpp"
 #include "mxc/util/error.hpp"
+#include "mxc/util/self_exec.hpp"
 #include "mxc/util/log.hpp"
 
 namespace mxc::cli {
@@ -42,64 +43,6 @@ void run_command(Context &ctx, const std::function<int()> &fn) {
 } // namespace mxc::cli
 
 namespace {
-
-// The commands that put our code inside a container run from a sealed
-// in-memory copy of the binary: a container process that reaches
-// /proc/<pid>/exe of ours (e.g. through a "#!/proc/self/exe" script run by
-// `exec`) finds a memfd it cannot write, not the host's mxc (CVE-2019-5736).
-void reexec_from_sealed_copy(int argc, char **argv) {
-    static const char *const kCommands[] = {"create", "run", "exec", "start"};
-    bool needed = false;
-    for (int i = 1; i < argc && !needed; ++i)
-        for (const char *c : kCommands)
-            needed |= std::strcmp(argv[i], c) == 0;
-    if (!needed || std::getenv("_MXC_SEALED"))
-        return;
-    if (::geteuid() == 0) {
-        // Cheap for root: a private read-only bind of our own binary.  The
-        // exe link then points into a read-only mount: reopening it for
-        // writing fails with EROFS, and nothing is copied.
-        int tree = static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, "/proc/self/exe",
-                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
-        struct mount_attr ro = {};
-        ro.attr_set = MOUNT_ATTR_RDONLY;
-        if (tree >= 0 &&
-            ::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &ro, sizeof ro) == 0) {
-            ::setenv("_MXC_SEALED", "1", 1);
-            ::syscall(SYS_execveat, tree, "", argv, environ, AT_EMPTY_PATH);
-            ::unsetenv("_MXC_SEALED");
-        }
-        if (tree >= 0)
-            ::close(tree);
-    } else if (::access("/proc/self/exe", W_OK) != 0) {
-        return; // a binary we cannot write, the container cannot either
-    }
-    // Otherwise a sealed in-memory copy (as runc does).
-    int src = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    if (src < 0)
-        return;
-    int mfd = static_cast<int>(::syscall(SYS_memfd_create, "mxc", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-    struct stat st;
-    if (mfd < 0 || ::fstat(src, &st) < 0) {
-        ::close(src);
-        return;
-    }
-    off_t off = 0;
-    while (off < st.st_size)
-        if (::sendfile(mfd, src, &off, static_cast<size_t>(st.st_size - off)) <= 0)
-            break;
-    ::close(src);
-    if (off != st.st_size ||
-        ::fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-        ::close(mfd);
-        return;
-    }
-    ::setenv("_MXC_SEALED", "1", 1);
-    ::fexecve(mfd, argv, environ);
-    // Could not exec the copy: carry on from the file, as before.
-    ::unsetenv("_MXC_SEALED");
-    ::close(mfd);
-}
 
 // `mxc exec [OPTIONS] ID CMD ARGS...`: everything after ID belongs to CMD.
 // CLI11 would read `sh -c x` as our -c, so a "--" goes in after the id.
@@ -136,8 +79,16 @@ std::vector<std::string> exec_args_with_separator(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     using namespace mxc;
-    reexec_from_sealed_copy(argc, argv);
-    ::unsetenv("_MXC_SEALED");
+    // `exec` joins a container whose processes may already be waiting for a
+    // runtime to show up: it always runs from a sealed copy of itself.  `create`
+    // and `run` decide once they know whether the container has its own pid
+    // namespace (runtime::create_impl).
+    self_exec::init(argc, argv);
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "exec") == 0) {
+            self_exec::reexec_sealed();
+            break;
+        }
     cli::Context ctx;
     CLI::App app{"mxc: an OCI container runtime and agent sandbox"};
     app.name("mxc");

@@ -24,6 +24,7 @@
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
 #include "mxc/util/proc.hpp"
+#include "mxc/util/self_exec.hpp"
 
 namespace mxc::runtime {
 
@@ -136,6 +137,12 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     if (!spec.root)
         throw_error("config.json: .root: required");
     check_lsm_labels(spec);
+    // Our code runs inside the container until exec.  With a pid namespace of
+    // its own nothing else is in there yet (and we are non-dumpable); without
+    // one, or with a shared one, run from a copy the container cannot write.
+    if (const oci::Namespace *pidns = spec.linux_ ? spec.linux_->find_namespace("pid") : nullptr;
+        !pidns || !pidns->path.empty())
+        self_exec::reexec_sealed();
     if (g.systemd_cgroup)
         throw_error("--systemd-cgroup: not supported: mxc manages cgroupfs directly{}",
                     path_exists("/run/systemd/system") ? "" : " (and systemd is not running on this host)");
