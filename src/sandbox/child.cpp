@@ -156,6 +156,18 @@ std::vector<int> listen_loopback(uint16_t port) {
     return out;
 }
 
+// After `ready` nobody reads the sync channel any more: an exec failure
+// (e.g. ETXTBSY) goes to the process's stderr, which is the user's.
+[[noreturn]] void exec_after_ready(const oci::Process &p, const std::string &file) {
+    try {
+        exec_process(p, file);
+    } catch (const Error &e) {
+        std::string line = fmt::format("mxc: {}\n", e.what());
+        (void)!::write(STDERR_FILENO, line.data(), line.size());
+    }
+    ::_exit(127);
+}
+
 void become_root_in_userns() {
     if (::setresgid(0, 0, 0) < 0)
         throw_errno("setresgid 0 in the user namespace");
@@ -424,7 +436,7 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
         apply_landlock(cfg.landlock, false);
     if (cfg.init)
         run_as_init(proc, file);
-    exec_process(proc, file);
+    exec_after_ready(proc, file);
 }
 
 void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd) {

@@ -225,6 +225,7 @@ std::string resolve_executable(const oci::Process &p);
 void become_root_in_userns();
 void reset_signals();
 void seal_fds(int preserve_fds);
+[[noreturn]] void exec_after_ready(const oci::Process &p, const std::string &file);
 void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch,
                    const std::vector<LandlockRule> *landlock);
 bool maps_root(const oci::Linux &lin);
@@ -252,7 +253,7 @@ void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
     std::string file = resolve_executable(cfg.process);
     seal_fds(cfg.preserve_fds);
     ch.send(Msg::ready);
-    exec_process(cfg.process, file);
+    exec_after_ready(cfg.process, file);
 }
 
 [[noreturn]] void mirror_exit(pid_t pid) {

@@ -108,75 +108,14 @@ std::string RunResult::describe() const
     return o.str();
 }
 
+// One runner for both: `who` null runs argv as we are, with our environment.
+static RunResult run_impl(const RunAs* who, const std::vector<std::string>& argv,
+                          const std::string& input, std::chrono::milliseconds timeout);
+
 RunResult run_program(const std::vector<std::string>& argv, const std::string& input,
                       std::chrono::milliseconds timeout)
 {
-    RunResult res;
-    int in_fd = anon_file("stdin");
-    if (!input.empty() && pwrite(in_fd, input.data(), input.size(), 0) != (ssize_t)input.size())
-        throw std::runtime_error("write stdin file");
-    int out_fd = anon_file("stdout");
-    int err_fd = anon_file("stderr");
-
-    std::vector<char*> cargv;
-    for (const auto& a : argv)
-        cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-
-    pid_t pid = fork();
-    if (pid < 0)
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) {
-        // Own process group, so that a timeout kills everything it started.
-        setpgid(0, 0);
-        dup2(in_fd, 0);
-        dup2(out_fd, 1);
-        dup2(err_fd, 2);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, nullptr);
-        execv(cargv[0], cargv.data());
-        dprintf(2, "exec %s: %s\n", cargv[0], std::strerror(errno));
-        _exit(127);
-    }
-    setpgid(pid, pid);
-
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    int wstatus = 0;
-    for (;;) {
-        pid_t w = waitpid(pid, &wstatus, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-            break;
-        if (std::chrono::steady_clock::now() >= deadline) {
-            kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
-            waitpid(pid, &wstatus, 0);
-            res.timed_out = true;
-            break;
-        }
-        std::this_thread::sleep_for(2ms);
-    }
-    if (res.timed_out)
-        res.status = -1;
-    else if (WIFEXITED(wstatus))
-        res.status = WEXITSTATUS(wstatus);
-    else if (WIFSIGNALED(wstatus))
-        res.status = 128 + WTERMSIG(wstatus);
-    res.out = read_all_fd(out_fd);
-    res.err = read_all_fd(err_fd);
-    close(in_fd);
-    close(out_fd);
-    close(err_fd);
-    if (res.timed_out) {
-        std::string cmd;
-        for (const auto& a : argv)
-            cmd += a + " ";
-        ADD_FAILURE() << "timed out after " << timeout.count() << "ms, killed: " << cmd << "\n"
-                      << res.describe();
-    }
-    return res;
+    return run_impl(nullptr, argv, input, timeout);
 }
 
 RunResult run_mxc(const fs::path& root, const std::vector<std::string>& args,
@@ -702,18 +641,20 @@ namespace mxc::testing {
 RunResult run_program_as(const RunAs& who, const std::vector<std::string>& argv,
                          const std::string& input, std::chrono::milliseconds timeout)
 {
+    return run_impl(&who, argv, input, timeout);
+}
+
+static RunResult run_impl(const RunAs* who_p, const std::vector<std::string>& argv,
+                          const std::string& input, std::chrono::milliseconds timeout)
+{
+    static const RunAs self{};
+    const RunAs& who = who_p ? *who_p : self;
     RunResult res;
-    auto memfd = [](const char* name) {
-        int fd = memfd_create(name, MFD_CLOEXEC);
-        if (fd < 0)
-            throw std::runtime_error(std::string("memfd_create: ") + std::strerror(errno));
-        return fd;
-    };
-    int in_fd = memfd("stdin");
+    int in_fd = anon_file("stdin");
     if (!input.empty() && pwrite(in_fd, input.data(), input.size(), 0) != (ssize_t)input.size())
         throw std::runtime_error("write stdin file");
-    int out_fd = memfd("stdout");
-    int err_fd = memfd("stderr");
+    int out_fd = anon_file("stdout");
+    int err_fd = anon_file("stderr");
 
     std::vector<char*> cargv, cenv;
     for (const auto& a : argv)
@@ -722,6 +663,8 @@ RunResult run_program_as(const RunAs& who, const std::vector<std::string>& argv,
     for (const auto& e : who.env)
         cenv.push_back(const_cast<char*>(e.c_str()));
     cenv.push_back(nullptr);
+    // Without a user to switch to, the program gets our own environment.
+    char* const* envp = who_p ? cenv.data() : environ;
     std::vector<gid_t> groups(who.groups.begin(), who.groups.end());
 
     pid_t pid = fork();
@@ -735,12 +678,12 @@ RunResult run_program_as(const RunAs& who, const std::vector<std::string>& argv,
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
-        if (setgroups(groups.size(), groups.data()) < 0 || setgid(who.gid) < 0 ||
-            setuid(who.uid) < 0) {
+        if (who_p && (setgroups(groups.size(), groups.data()) < 0 || setgid(who.gid) < 0 ||
+                      setuid(who.uid) < 0)) {
             dprintf(2, "switch to uid %u gid %u: %s\n", who.uid, who.gid, std::strerror(errno));
             _exit(126);
         }
-        execve(cargv[0], cargv.data(), cenv.data());
+        execve(cargv[0], cargv.data(), envp);
         dprintf(2, "exec %s: %s\n", cargv[0], std::strerror(errno));
         _exit(127);
     }
@@ -778,8 +721,9 @@ RunResult run_program_as(const RunAs& who, const std::vector<std::string>& argv,
         std::string cmd;
         for (const auto& a : argv)
             cmd += a + " ";
-        ADD_FAILURE() << "timed out after " << timeout.count() << "ms, killed (uid " << who.uid
-                      << "): " << cmd << "\n"
+        ADD_FAILURE() << "timed out after " << timeout.count() << "ms, killed"
+                      << (who_p ? " (uid " + std::to_string(who.uid) + ")" : std::string()) << ": " << cmd
+                      << "\n"
                       << res.describe();
     }
     return res;

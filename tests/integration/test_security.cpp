@@ -551,6 +551,11 @@ TEST_F(Security, RuntimeBinaryIsNotWritableFromTheContainer)
         if (evil_err.empty())
             evil_err = e.err;
         RunResult p = run_mxc({"exec", id, "/probe", "exit", "0"});
+        // The hunter itself holds /probe open for writing now and then
+        // (that is what it tries on every exe it sees): execve then fails
+        // with ETXTBSY, which mxc reports.
+        if (p.status == 127 && p.err.find("ETXTBSY") != std::string::npos)
+            continue;
         EXPECT_EQ(p.status, 0) << "exec " << i << ": " << p.describe();
     }
     // Only once no runtime process runs does a held fd reopen for writing
