@@ -48,6 +48,8 @@ int exec(const Global &g, const ExecOptions &o) {
         ec.process = o.process;
         ec.cgroup = cg ? &*cg : nullptr;
         ec.preserve_fds = o.preserve_fds;
+        for (const auto &[path, write] : st.landlock)
+            ec.landlock.push_back({path, write});
         // The waiter is our child; its pidfd lets us poll for its exit.
         sandbox::ExecSpawned sp = sandbox::spawn_exec(ec);
         if (!o.pid_file.empty())

@@ -182,6 +182,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     st.annotations = spec.annotations;
     st.rootless = g.rootless;
     st.config = oci::to_json(spec);
+    st.landlock = o.landlock;
 
     auto layout = cgroup::detect();
     std::string cg_path = spec.linux_ && !spec.linux_->cgroups_path.empty() ? spec.linux_->cgroups_path

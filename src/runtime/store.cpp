@@ -83,6 +83,8 @@ State Store::load(const std::string &id) const {
     s.rootless = j.value("rootless", false);
     s.started = j.value("started", false);
     s.config = j.value("config", nlohmann::json::object());
+    if (j.contains("landlock"))
+        s.landlock = j["landlock"].get<std::vector<std::pair<std::string, bool>>>();
     return s;
 }
 
@@ -92,6 +94,8 @@ void Store::save(const State &s) const {
         {"created", s.created}, {"owner", s.owner}, {"owner_uid", s.owner_uid}, {"annotations", s.annotations},
         {"cgroup_path", s.cgroup_path}, {"rootless", s.rootless}, {"started", s.started}, {"config", s.config},
     };
+    if (!s.landlock.empty())
+        j["landlock"] = s.landlock;
     write_file_atomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 

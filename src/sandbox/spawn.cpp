@@ -252,6 +252,9 @@ void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
     apply_process(*cfg.spec, cfg.process, !in_userns || setgroups_allowed_in_self(), ch.fd(), ch, nullptr);
     std::string file = resolve_executable(cfg.process);
     seal_fds(cfg.preserve_fds);
+    // An exec'd process is held to the same Landlock rules as the sandbox.
+    if (!cfg.landlock.empty())
+        apply_landlock(cfg.landlock, false);
     ch.send(Msg::ready);
     exec_after_ready(cfg.process, file);
 }

@@ -44,6 +44,8 @@ struct State {
     bool rootless = false;
     bool started = false;
     nlohmann::json config;      // the spec as created (for exec, hooks, update)
+    // Agent sandboxes: the Landlock rules, applied to `exec`'d processes too.
+    std::vector<std::pair<std::string, bool>> landlock;
 };
 
 class Store {

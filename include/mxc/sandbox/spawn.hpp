@@ -66,6 +66,7 @@ struct ExecConfig {
     oci::Process process;        // the process to run
     cgroup::Manager *cgroup = nullptr;
     int preserve_fds = 0;
+    std::vector<LandlockRule> landlock;  // the sandbox's rules (agent sandboxes)
 };
 
 // Join the namespaces of target_pid and exec the process there.  Returns the
