@@ -36,23 +36,6 @@ int anon_file(const char* name)
     return fd;
 }
 
-std::string read_all_fd(int fd)
-{
-    std::string s;
-    char buf[65536];
-    off_t off = 0;
-    for (;;) {
-        ssize_t n = pread(fd, buf, sizeof buf, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        s.append(buf, static_cast<size_t>(n));
-        off += n;
-    }
-    return s;
-}
-
 std::string shorten(const std::string& s, size_t max = 2000)
 {
     if (s.size() <= max)
@@ -76,6 +59,24 @@ const std::vector<std::string>& busybox_applets()
 }
 
 }  // namespace
+
+std::string read_all_fd(int fd)
+{
+    std::string s;
+    char buf[65536];
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        s.append(buf, static_cast<size_t>(n));
+        off += n;
+    }
+    return s;
+}
+
 
 std::string mxc_bin() { return env_or_empty("MXC_BIN"); }
 std::string probe_bin() { return env_or_empty("MXC_PROBE"); }

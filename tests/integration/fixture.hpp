@@ -204,6 +204,9 @@ struct RunAs {
 
 // run_program, with the child switched to `who` (setgroups, setgid, setuid)
 // and given exactly `who.env` before it execs argv[0].
+// Everything written to fd so far, read from offset 0 (memfd-backed stdio).
+std::string read_all_fd(int fd);
+
 RunResult run_program_as(const RunAs& who, const std::vector<std::string>& argv,
                          const std::string& input = "", std::chrono::milliseconds timeout = 30s);
 

@@ -76,22 +76,6 @@ void put(const fs::path &path, const std::string &text, fs::perms perms = fs::pe
 
 // ---- a child process with a given environment, waited for later -----------
 
-std::string pread_all(int fd)
-{
-    std::string s;
-    char buf[65536];
-    off_t off = 0;
-    for (;;) {
-        ssize_t n = pread(fd, buf, sizeof buf, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        s.append(buf, static_cast<size_t>(n));
-        off += n;
-    }
-    return s;
-}
 
 // Like run_program, but with an explicit environment, and split in two
 // (start, then wait) so that a test can look at the sandbox, or signal mxc,
@@ -146,8 +130,8 @@ public:
     }
 
     pid_t pid() const { return pid_; }
-    std::string out() const { return pread_all(out_fd_); }
-    std::string err() const { return pread_all(err_fd_); }
+    std::string out() const { return read_all_fd(out_fd_); }
+    std::string err() const { return read_all_fd(err_fd_); }
     bool exited()
     {
         if (done_)

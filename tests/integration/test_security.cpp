@@ -627,10 +627,11 @@ TEST_F(Security, RuntimeBinaryIsOnlyReachableReadOnlyThroughProcExe)
         bool runtime = e.value("ino", 0ull) == bin_st.st_ino &&
                        e.value("dev_major", -1) == static_cast<int>(major(bin_st.st_dev)) &&
                        e.value("dev_minor", -1) == static_cast<int>(minor(bin_st.st_dev));
-        if (runtime)
+        if (runtime) {
             EXPECT_EQ(e.value("last_errno", ""), "EROFS")
                 << "container process " << e.dump() << " reached the host runtime binary " << bin
                 << " other than through a read-only mount";
+        }
     }
     EXPECT_TRUE(h["writable"].empty()) << h["writable"].dump();
 }
