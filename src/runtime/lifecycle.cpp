@@ -30,15 +30,6 @@ namespace mxc::runtime {
 
 namespace {
 
-std::string now_rfc3339() {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char buf[64];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:09d}Z", buf, ts.tv_nsec);
-}
 
 std::string user_name(uid_t uid) {
     struct passwd pw, *res = nullptr;
@@ -176,7 +167,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     st.id = o.id;
     st.bundle = bundle;
     st.rootfs = rootfs;
-    st.created = now_rfc3339();
+    st.created = log::now_rfc3339();
     st.owner_uid = ::geteuid();
     st.owner = user_name(st.owner_uid);
     st.annotations = spec.annotations;

@@ -22,6 +22,8 @@ const char *level_name(Level l) {
     return "info";
 }
 
+} // namespace
+
 std::string now_rfc3339() {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -31,7 +33,6 @@ std::string now_rfc3339() {
     strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     return fmt::format("{}.{:09d}Z", buf, ts.tv_nsec);
 }
-} // namespace
 
 void configure(const Options &opts) {
     g_opts = opts;

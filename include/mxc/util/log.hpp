@@ -17,6 +17,9 @@ struct Options {
     bool debug = false;        // --debug
 };
 
+// Now, as RFC 3339 UTC with nanoseconds (log lines, container `created`).
+std::string now_rfc3339();
+
 void configure(const Options &opts);
 // In a child that closes inherited fds: forget the log fd without closing it,
 // so a later write cannot land in whatever reuses its number.
