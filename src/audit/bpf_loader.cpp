@@ -3,6 +3,11 @@
 // reads the ring buffer.  The kernel-side filter is the watched_cgroups map.
 #include "mxc/audit/bpf.hpp"
 
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,12 +17,16 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <cstring>
 #include <cstdio>
 #include <exception>
 #include <mutex>
 #include <set>
 
+#include <openssl/sha.h>
+
 #include "mxc/util/error.hpp"
+#include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
 
 #include "events.h"
@@ -188,6 +197,40 @@ int64_t boot_to_realtime_offset() {
     return (int64_t(rt.tv_sec) - bt.tv_sec) * 1'000'000'000 + (int64_t(rt.tv_nsec) - bt.tv_nsec);
 }
 
+// Removes a pin directory tree (bpffs holds only pins and directories).
+int remove_pins(const std::string &dir) {
+    int removed = 0;
+    DIR *d = ::opendir(dir.c_str());
+    if (!d)
+        return 0;
+    while (dirent *e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name == "." || name == "..")
+            continue;
+        std::string path = dir + "/" + name;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            removed += remove_pins(path);
+            ::rmdir(path.c_str());
+        } else if (::unlink(path.c_str()) == 0) {
+            ++removed;
+        }
+    }
+    ::closedir(d);
+    return removed;
+}
+
+// bpffs at /sys/fs/bpf, mounted when the host has not.
+void ensure_bpffs(const std::string &pin_dir) {
+    if (pin_dir.rfind("/sys/fs/bpf/", 0) != 0)
+        return;
+    struct statfs sf;
+    if (::statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC)
+        return;
+    if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0)
+        throw_errno("mount bpffs on /sys/fs/bpf");
+}
+
 } // namespace
 
 struct BpfProbes::Impl {
@@ -201,6 +244,7 @@ struct BpfProbes::Impl {
     std::exception_ptr cb_error;
     int64_t rt_offset = 0;
     uint64_t undecodable = 0;
+    bool adopted = false;
 
     static int on_sample(void *ctx, void *data, size_t size) {
         auto *self = static_cast<Impl *>(ctx);
@@ -238,6 +282,24 @@ std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
     if (int err = bpf_map__set_max_entries(skel->maps.events, opts.ring_bytes))
         throw Error(-err, fmt::format("set ring buffer size to {} bytes", opts.ring_bytes));
 
+    // Pinned: the maps that hold state (the ring and what it buffers, the
+    // filter, loss counters, syscalls between enter and exit, the globals).
+    std::string pins;
+    if (!opts.pin_dir.empty()) {
+        ensure_bpffs(opts.pin_dir);
+        pins = opts.pin_dir + "/" + build_id();
+        with_context(fmt::format("audit: pin directory {}", pins), [&] { mkdir_p(pins, 0700); });
+        const std::pair<bpf_map *, const char *> pinned[] = {
+            {skel->maps.events, "events"},         {skel->maps.watched_cgroups, "watched_cgroups"},
+            {skel->maps.losses, "losses"},         {skel->maps.pending_file, "pending_file"},
+            {skel->maps.pending_net, "pending_net"}, {skel->maps.bss, "globals"},
+        };
+        for (const auto &[map, name] : pinned)
+            if (int err = bpf_map__set_pin_path(map, (pins + "/" + name).c_str()))
+                throw Error(-err, fmt::format("audit: pin path for map {}", name));
+        impl->adopted = path_exists(pins + "/link_sys_enter");
+    }
+
     if (int err = mxc_bpf__load(skel))
         throw Error(-err, fmt::format("not available here: loading the BPF probes failed: {}",
                                       capture.tail()));
@@ -256,13 +318,22 @@ std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
     };
     std::string failed;
     for (const auto &h : hooks) {
+        std::string pin = pins.empty() ? "" : pins + "/link_" + std::string(std::strchr(h.name, '/') + 1);
+        if (impl->adopted && path_exists(pin)) {
+            // Still attached from an earlier mxcd: keep it, attach nothing new.
+            impl->hooks.emplace_back(h.name);
+            continue;
+        }
         bpf_link *link = bpf_program__attach(h.prog);
         if (!link) {
             int err = errno;
             failed += fmt::format("{}{}: {}", failed.empty() ? "" : ", ", h.name, errno_name(err));
             continue;
         }
-        *h.link = link; // mxc_bpf__destroy detaches it
+        *h.link = link; // mxc_bpf__destroy detaches it, unless pinned
+        if (!pin.empty())
+            if (int err = bpf_link__pin(link, pin.c_str()))
+                throw Error(-err, fmt::format("audit: pin {}", pin));
         impl->hooks.emplace_back(h.name);
     }
     if (impl->hooks.empty())
@@ -274,6 +345,23 @@ std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
                                       impl.get(), nullptr));
     if (!impl->ring)
         throw_errno("create BPF ring buffer reader");
+    // Other builds' probes: ours are attached now, theirs go.
+    if (!pins.empty()) {
+        DIR *d = ::opendir(opts.pin_dir.c_str());
+        while (d && (true)) {
+            dirent *e = ::readdir(d);
+            if (!e)
+                break;
+            std::string name = e->d_name;
+            if (name != "." && name != ".." && name != build_id() && e->d_type == DT_DIR) {
+                int n = remove_pins(opts.pin_dir + "/" + name);
+                ::rmdir((opts.pin_dir + "/" + name).c_str());
+                log::info("audit: removed {} pins of an older probe build ({})", n, name);
+            }
+        }
+        if (d)
+            ::closedir(d);
+    }
     return std::unique_ptr<BpfProbes>(new BpfProbes(std::move(impl)));
 }
 
@@ -346,6 +434,44 @@ std::map<uint32_t, uint64_t> BpfProbes::losses() {
             out[id] = sum;
     }
     return out;
+}
+
+bool BpfProbes::adopted() const noexcept { return impl_->adopted; }
+
+std::vector<uint64_t> BpfProbes::kernel_watched() {
+    std::vector<uint64_t> out;
+    int fd = bpf_map__fd(impl_->skel->maps.watched_cgroups);
+    __u64 key = 0, next = 0;
+    const void *prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        out.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
+uint64_t BpfProbes::loss_of(uint32_t identity_index) {
+    impl_->identities.insert(identity_index);
+    auto l = losses();
+    auto it = l.find(identity_index);
+    return it == l.end() ? 0 : it->second;
+}
+
+int BpfProbes::unpin_all(const std::string &pin_dir) { return remove_pins(pin_dir); }
+
+std::string BpfProbes::build_id() {
+    static const std::string id = [] {
+        size_t sz = 0;
+        const void *elf = mxc_bpf__elf_bytes(&sz);
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        SHA256(static_cast<const unsigned char *>(elf), sz, md);
+        std::string hex;
+        for (int i = 0; i < 6; ++i)
+            hex += fmt::format("{:02x}", md[i]);
+        return hex;
+    }();
+    return id;
 }
 
 uint64_t BpfProbes::undecodable() const noexcept { return impl_->undecodable; }

@@ -220,7 +220,7 @@ Record StreamWriter::append(Record r) {
     return out;
 }
 
-uint64_t StreamWriter::append_batch(std::vector<Record> records) {
+uint64_t StreamWriter::append_batch(std::vector<Record> records, std::vector<std::string> *lines_out) {
     std::lock_guard lk(mu_);
     if (closed_)
         throw Error(fmt::format("audit stream {}: closed", dir_));
@@ -232,6 +232,8 @@ uint64_t StreamWriter::append_batch(std::vector<Record> records) {
         std::string line;
         seal(std::move(r), &line);
         buf += line;
+        if (lines_out)
+            lines_out->push_back(line);
         ++n;
         ++since_checkpoint_;
         if (opts_.signer && opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records) {

@@ -70,8 +70,22 @@ std::optional<Event> decode_event(const void *data, size_t size);
 // errno name of a negative result ("ENOENT"), "" for success.
 std::string result_errno_name(const Event &e);
 
+struct Record;
+// "allowed" for result >= 0; "denied" for EACCES/EPERM/EROFS; "failed" otherwise.
+std::string outcome_of(int64_t result);
+// The stream record of an event (seq, prev, hash left to the writer).
+// Relative paths are made absolute through /proc/<pid>/{cwd,fd/N} while the
+// task exists; otherwise they stay as the task gave them.
+Record record_from_event(const Event &e, const std::string &identity, const std::string &sandbox);
+
 struct LoadOptions {
     uint32_t ring_bytes = 8u << 20;  // power of two, multiple of the page size
+    // Pin the state maps and the links under <pin_dir>/<build id>/ so that the
+    // probes keep recording, and the ring keeps what they record, when this
+    // process exits.  A later load() with the same build adopts them; other
+    // builds' pins under pin_dir are removed once this one is attached.
+    // Empty: nothing pinned, the probes die with this object.
+    std::string pin_dir;
 };
 
 class BpfProbes {
@@ -106,6 +120,19 @@ public:
     int ring_fd();
 
     static uint32_t max_identities() noexcept;
+
+    // Whether load() found and adopted pinned probes of this build.
+    bool adopted() const noexcept;
+    // The cgroup ids the kernel's filter map holds (adopted pins may hold
+    // registrations this process does not know).
+    std::vector<uint64_t> kernel_watched();
+    // Cumulative kernel loss counter of one identity index (0 when none).
+    uint64_t loss_of(uint32_t identity_index);
+    // Removes every pin under pin_dir: the pinned probes detach.  Returns how
+    // many pins were removed.
+    static int unpin_all(const std::string &pin_dir);
+    // Short hex id of the probe object built into this binary.
+    static std::string build_id();
 
     struct Impl;
 

@@ -77,7 +77,8 @@ public:
     // (header/checkpoint are refused), a bad outcome or an identity mismatch.
     Record append(Record r);
     // One write() for many records; returns their seqs' last value.
-    uint64_t append_batch(std::vector<Record> records);
+    // lines_out: receives each line as written (with its '\n').
+    uint64_t append_batch(std::vector<Record> records, std::vector<std::string> *lines_out = nullptr);
     // Writes a signed checkpoint now (no-op without a signer or with nothing new).
     void checkpoint();
     // Time-based checkpoint for callers with a timer: checkpoints when the

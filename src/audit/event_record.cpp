@@ -1,0 +1,124 @@
+// A decoded probe event as a stream record: kind/op names, absolute paths
+// (relative ones resolved against the task's dirfd or cwd while it still
+// exists), socket addresses, and the outcome of the syscall.
+#include "mxc/audit/bpf.hpp"
+#include "mxc/audit/record.hpp"
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+namespace mxc::audit {
+
+namespace {
+
+std::string read_link(const std::string &path) {
+    char buf[4096];
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// The path as the task meant it: absolute ones as they are; relative ones
+// joined to the directory of dirfd (or the cwd) when /proc still shows it.
+std::string absolute_path(const Event &e, const std::string &path, int dirfd) {
+    if (path.empty() || path[0] == '/')
+        return path;
+    std::string base = dirfd == Event::kAtFdcwd ? read_link(fmt::format("/proc/{}/cwd", e.tid ? e.tid : e.pid))
+                                                : read_link(fmt::format("/proc/{}/fd/{}", e.pid, dirfd));
+    if (base.empty() || base[0] != '/')
+        return path;
+    if (path == ".")
+        return base;
+    return base == "/" ? "/" + path : base + "/" + path;
+}
+
+const char *family_name(int family) {
+    switch (family) {
+    case AF_INET: return "inet";
+    case AF_INET6: return "inet6";
+    case AF_UNIX: return "unix";
+    case AF_NETLINK: return "netlink";
+    case AF_PACKET: return "packet";
+    default: return "";
+    }
+}
+
+} // namespace
+
+std::string outcome_of(int64_t result) {
+    if (result >= 0)
+        return "allowed";
+    int err = static_cast<int>(-result);
+    return err == EACCES || err == EPERM || err == EROFS ? "denied" : "failed";
+}
+
+Record record_from_event(const Event &e, const std::string &identity, const std::string &sandbox) {
+    Record r;
+    r.identity = identity;
+    r.sandbox = sandbox;
+    r.time = format_time(e.realtime_ns);
+    r.kind = kind_name(e.kind);
+    r.op = op_name(e.op);
+    r.pid = e.pid;
+    if (e.ppid)
+        r.ppid = e.ppid;
+    r.uid = e.uid;
+    r.comm = e.comm;
+    switch (e.kind) {
+    case Kind::exec:
+        r.exe = e.path;
+        r.path = e.path;
+        r.args = e.args;
+        r.outcome = "allowed";
+        if (e.args_truncated || e.argc > e.args.size())
+            r.extra["argc"] = e.argc;
+        break;
+    case Kind::process:
+        if (e.op == Op::exit) {
+            int st = static_cast<int>(e.result);
+            r.exit_code = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+        } else if (e.op == Op::fork) {
+            r.extra["child"] = e.result;
+        }
+        break;
+    case Kind::file:
+        r.path = absolute_path(e, e.path, e.dirfd);
+        if (!e.path2.empty())
+            r.extra["path2"] = absolute_path(e, e.path2, e.dirfd2);
+        if (e.op != Op::unlink && e.op != Op::unlinkat && e.op != Op::rmdir && e.op != Op::rename)
+            r.flags = e.flags;
+        if (e.mode)
+            r.mode = e.mode;
+        if (e.owner_uid != UINT32_MAX)
+            r.extra["owner"] = e.owner_uid;
+        if (e.owner_gid != UINT32_MAX)
+            r.extra["group"] = e.owner_gid;
+        if (e.op == Op::truncate)
+            r.extra["length"] = e.length;
+        r.result = result_errno_name(e);
+        r.outcome = outcome_of(e.result);
+        break;
+    case Kind::net:
+        r.family = family_name(e.family);
+        r.addr = e.addr;
+        if (e.port)
+            r.port = e.port;
+        r.proto = e.proto;
+        if (e.op == Op::sendto || e.op == Op::sendmsg)
+            r.extra["bytes"] = e.length;
+        r.result = result_errno_name(e);
+        r.outcome = outcome_of(e.result);
+        break;
+    }
+    if (e.path_truncated)
+        r.extra["path_truncated"] = true;
+    if (e.path_fault)
+        r.extra["path_unreadable"] = true;
+    return r;
+}
+
+} // namespace mxc::audit

@@ -1,0 +1,514 @@
+#include "daemon.hpp"
+
+#include <linux/magic.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "mxc/identity/identity.hpp"
+#include "mxc/util/error.hpp"
+#include "mxc/util/file.hpp"
+#include "mxc/util/log.hpp"
+
+namespace mxc::daemon {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char *kHostKey = "host";
+
+json error_reply(const std::string &msg, int err = EPERM) { return {{"ok", false}, {"error", msg}, {"errno", err}}; }
+
+// The cgroup v2 directory a caller names: it must exist on a cgroup2 mount;
+// its inode number is the cgroup id the probes see.
+std::pair<std::string, uint64_t> cgroup_of(const std::string &dir) {
+    char *real = ::realpath(dir.c_str(), nullptr);
+    if (!real)
+        throw_errno("cgroup {}", dir);
+    std::string path(real);
+    ::free(real);
+    struct statfs sf;
+    if (::statfs(path.c_str(), &sf) < 0)
+        throw_errno("cgroup {}", path);
+    if (sf.f_type != CGROUP2_SUPER_MAGIC)
+        throw_error("cgroup {}: not on a cgroup2 file system", path);
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0)
+        throw_errno("cgroup {}", path);
+    return {path, static_cast<uint64_t>(st.st_ino)};
+}
+
+uid_t owner_of(const std::string &path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0)
+        throw_errno("{}", path);
+    return st.st_uid;
+}
+
+} // namespace
+
+Daemon::Daemon(Options o) : o_(std::move(o)) {
+    if (o_.socket.empty())
+        o_.socket = ipc::default_socket();
+    if (o_.audit_dir.empty())
+        o_.audit_dir = audit::default_base_dir();
+    mkdir_p(o_.state_dir, 0700);
+    mkdir_p(o_.run_dir, 0700);
+    mkdir_p(o_.audit_dir, 0755);
+
+    // The host key signs every checkpoint; made on the first start.
+    identity::IdentityStore keys{o_.state_dir + "/keys", 0};
+    mkdir_p(keys.dir, 0700);
+    if (!path_exists(keys.dir + "/" + kHostKey))
+        identity::create(keys, kHostKey);
+    signer_ = audit::identity_signer(keys, kHostKey);
+    signer_->name = "host";
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals_)
+        throw_errno("signalfd");
+
+    audit::LoadOptions lo;
+    lo.ring_bytes = o_.ring_bytes;
+    lo.pin_dir = o_.pin_dir;
+    probes_ = audit::BpfProbes::load(lo);
+    log::info("mxcd: probes {} (build {}), hooks: {}", probes_->adopted() ? "adopted from " + o_.pin_dir : "loaded",
+              audit::BpfProbes::build_id(), fmt::join(probes_->active_hooks(), ", "));
+    load_registry();
+    listen_ = ipc::listen_unix(o_.socket, 0666);
+    log::info("mxcd: listening on {}", o_.socket);
+}
+
+Daemon::~Daemon() = default;
+
+// ---- registry ---------------------------------------------------------------
+
+void Daemon::load_registry() {
+    std::string path = o_.run_dir + "/registry.json";
+    json reg = json::object();
+    if (path_exists(path)) {
+        try {
+            reg = json::parse(read_file(path));
+        } catch (const std::exception &e) {
+            log::warn("mxcd: {}: {}; starting with no registrations", path, e.what());
+            reg = json::object();
+        }
+    }
+    const json idents = reg.value("identities", json::object());
+    const json sandboxes = reg.value("sandboxes", json::object());
+    for (const auto &[name, j] : idents.items()) {
+        Ident &id = idents_[name];
+        id.index = j.value("index", 0u);
+        id.owner = j.value("owner", 0u);
+        // Fresh probes start their counters at zero.
+        id.loss_reported = probes_->adopted() ? j.value("loss_reported", uint64_t{0}) : 0;
+        by_index_[id.index] = name;
+    }
+    std::set<uint64_t> keep;
+    for (const auto &[sid, j] : sandboxes.items()) {
+        Sandbox s;
+        s.id = sid;
+        s.identity = j.value("identity", "");
+        s.cgroup_dir = j.value("cgroup", "");
+        s.cgroup_id = j.value("cgroup_id", uint64_t{0});
+        s.owner = j.value("owner", 0u);
+        if (!idents_.count(s.identity) || !path_exists(s.cgroup_dir)) {
+            log::info("mxcd: sandbox {} is gone; dropping its registration", sid);
+            continue;
+        }
+        probes_->watch(s.cgroup_id, idents_[s.identity].index);
+        keep.insert(s.cgroup_id);
+        by_cgroup_[s.cgroup_id] = sid;
+        sandboxes_[sid] = std::move(s);
+    }
+    for (uint64_t cg : probes_->kernel_watched())
+        if (!keep.count(cg))
+            probes_->unwatch(cg);
+    save_registry();
+}
+
+void Daemon::save_registry() {
+    json reg = {{"identities", json::object()}, {"sandboxes", json::object()}};
+    for (const auto &[name, id] : idents_)
+        reg["identities"][name] = {{"index", id.index}, {"owner", id.owner}, {"loss_reported", id.loss_reported}};
+    for (const auto &[sid, s] : sandboxes_)
+        reg["sandboxes"][sid] = {
+            {"identity", s.identity}, {"cgroup", s.cgroup_dir}, {"cgroup_id", s.cgroup_id}, {"owner", s.owner}};
+    write_file_atomic(o_.run_dir + "/registry.json", reg.dump(2) + "\n", 0600);
+}
+
+Daemon::Ident &Daemon::ident(const std::string &name, uid_t owner) {
+    auto it = idents_.find(name);
+    if (it != idents_.end())
+        return it->second;
+    // Indexes are kept for the daemon's lifetime; the kernel's loss counter of
+    // a reused index starts from where it is.
+    uint32_t index = 0;
+    while (by_index_.count(index))
+        ++index;
+    if (index >= audit::BpfProbes::max_identities())
+        throw_error("too many identities (max {})", audit::BpfProbes::max_identities());
+    Ident &id = idents_[name];
+    id.index = index;
+    id.owner = owner;
+    id.loss_reported = probes_->loss_of(index);
+    by_index_[index] = name;
+    return id;
+}
+
+audit::StreamWriter &Daemon::writer(const std::string &name) {
+    Ident &id = idents_.at(name);
+    if (!id.writer) {
+        audit::WriterOptions wo;
+        wo.base_dir = o_.audit_dir;
+        wo.identity = name;
+        wo.signer = signer_;
+        wo.backend = "bpf";
+        wo.checkpoint_records = o_.checkpoint_records;
+        wo.checkpoint_interval = std::chrono::seconds(o_.checkpoint_seconds);
+        wo.header_extra = {{"hooks", probes_->active_hooks()}, {"probes", audit::BpfProbes::build_id()},
+                           {"owner_uid", id.owner}};
+        id.writer = std::make_unique<audit::StreamWriter>(std::move(wo));
+    }
+    return *id.writer;
+}
+
+// ---- events -----------------------------------------------------------------
+
+void Daemon::on_event(const audit::Event &e) {
+    ++events_;
+    auto idx = by_index_.find(e.identity);
+    if (idx == by_index_.end()) {
+        ++unmatched_;
+        return;
+    }
+    std::string sandbox;
+    if (auto it = by_cgroup_.find(e.cgroup_id); it != by_cgroup_.end()) {
+        sandbox = it->second;
+    } else {
+        // A cgroup below the registered one: the identity's only sandbox, if it has one.
+        for (const auto &[sid, s] : sandboxes_)
+            if (s.identity == idx->second)
+                sandbox = sandbox.empty() ? sid : "";
+    }
+    audit::Record r = audit::record_from_event(e, idx->second, sandbox);
+    if (auto it = sandboxes_.find(sandbox); it != sandboxes_.end())
+        ++it->second.counts[r.kind];
+    idents_[idx->second].pending.push_back(std::move(r));
+}
+
+void Daemon::collect(int timeout_ms) {
+    probes_->poll(timeout_ms, [this](const audit::Event &e) { on_event(e); });
+    flush();
+}
+
+void Daemon::flush() {
+    for (auto &[name, id] : idents_) {
+        if (id.pending.empty())
+            continue;
+        std::vector<audit::Record> batch;
+        batch.swap(id.pending);
+        std::vector<std::string> lines;
+        try {
+            writer(name).append_batch(std::move(batch), &lines);
+        } catch (const Error &e) {
+            log::error("mxcd: stream {}: {}", name, e.what());
+            continue;
+        }
+        publish(name, lines);
+    }
+}
+
+void Daemon::check_losses() {
+    bool changed = false;
+    for (auto &[name, id] : idents_) {
+        uint64_t total = probes_->loss_of(id.index);
+        if (total <= id.loss_reported)
+            continue;
+        audit::Record r;
+        r.kind = "loss";
+        r.op = "ringbuf";
+        r.probe = "ringbuf";
+        r.lost = total - id.loss_reported;
+        id.loss_reported = total;
+        append(name, std::move(r));
+        changed = true;
+    }
+    if (changed)
+        save_registry();
+}
+
+void Daemon::append(const std::string &identity, audit::Record r) {
+    flush();
+    audit::Record w = writer(identity).append(std::move(r));
+    publish(identity, {audit::to_line(w)});
+}
+
+void Daemon::publish(const std::string &identity, const std::vector<std::string> &lines) {
+    std::vector<int> dead;
+    for (auto &[fd, c] : conns_) {
+        if (!c.subscriber)
+            continue;
+        if (c.peer.uid != 0 && idents_.at(identity).owner != c.peer.uid)
+            continue;
+        std::string out;
+        for (const auto &line : lines) {
+            if (c.filter.identity || c.filter.sandbox || !c.filter.kinds.empty()) {
+                auto r = audit::parse_line(line);
+                if (!audit::matches(r, c.filter))
+                    continue;
+            }
+            out += line;
+        }
+        if (out.empty())
+            continue;
+        // A subscriber that does not keep up is dropped, not waited for.
+        ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n != static_cast<ssize_t>(out.size()))
+            dead.push_back(fd);
+    }
+    for (int fd : dead) {
+        log::warn("mxcd: subscriber (uid {}) does not keep up; disconnected", conns_.at(fd).peer.uid);
+        conns_.erase(fd);
+    }
+}
+
+// ---- requests ---------------------------------------------------------------
+
+const Daemon::Sandbox &Daemon::owned_sandbox(const Conn &c, const json &req) {
+    std::string sid = req.value("sandbox", "");
+    auto it = sandboxes_.find(sid);
+    if (it == sandboxes_.end())
+        throw Error(ENOENT, fmt::format("sandbox \"{}\" is not registered", sid));
+    if (c.peer.uid != 0 && it->second.owner != c.peer.uid)
+        throw Error(EPERM, fmt::format("sandbox \"{}\" belongs to uid {}", sid, it->second.owner));
+    return it->second;
+}
+
+json Daemon::do_register(const Conn &c, const json &req) {
+    std::string sid = req.value("sandbox", "");
+    std::string name = req.value("identity", "");
+    if (sid.empty() || sid.find('/') != std::string::npos)
+        throw Error(EINVAL, "register: bad or missing \"sandbox\"");
+    if (!identity::valid_name(name))
+        throw Error(EINVAL, fmt::format("register: bad identity name \"{}\"", name));
+    auto [dir, cgid] = cgroup_of(req.value("cgroup", ""));
+    // A user audits only what is theirs: the sandbox's cgroup, and an
+    // identity stream nobody else writes to.
+    if (c.peer.uid != 0 && owner_of(dir) != c.peer.uid)
+        throw Error(EPERM, fmt::format("cgroup {} is not owned by uid {}", dir, c.peer.uid));
+    if (auto it = idents_.find(name); it != idents_.end() && c.peer.uid != 0 && it->second.owner != c.peer.uid)
+        throw Error(EPERM, fmt::format("identity \"{}\" belongs to uid {}", name, it->second.owner));
+    if (sandboxes_.count(sid))
+        throw Error(EEXIST, fmt::format("sandbox \"{}\" is already registered", sid));
+    if (by_cgroup_.count(cgid))
+        throw Error(EEXIST, fmt::format("cgroup {} is already registered (sandbox {})", dir, by_cgroup_[cgid]));
+    Ident &id = ident(name, c.peer.uid);
+    probes_->watch(cgid, id.index);
+    Sandbox s{sid, name, dir, cgid, c.peer.uid, {}};
+    by_cgroup_[cgid] = sid;
+    sandboxes_[sid] = s;
+    save_registry();
+    audit::Record r;
+    r.kind = "policy";
+    r.op = "register";
+    r.sandbox = sid;
+    r.uid = c.peer.uid;
+    r.extra = {{"cgroup", dir}, {"cgroup_id", cgid}, {"backend", "bpf"}};
+    if (req.contains("annotations"))
+        r.extra["annotations"] = req["annotations"];
+    append(name, std::move(r));
+    log::info("mxcd: registered sandbox {} (identity {}, cgroup {}, uid {})", sid, name, dir, c.peer.uid);
+    return {{"ok", true}, {"backend", "bpf"}, {"hooks", probes_->active_hooks()}, {"stream", o_.audit_dir + "/" + name}};
+}
+
+json Daemon::do_unregister(const Conn &c, const json &req) {
+    Sandbox s = owned_sandbox(c, req);
+    // What the sandbox did up to now is in the ring: take it all first.
+    while (probes_->drain([this](const audit::Event &e) { on_event(e); }) > 0) {
+    }
+    flush();
+    check_losses();
+    probes_->unwatch(s.cgroup_id);
+    s.counts = sandboxes_[s.id].counts;
+    by_cgroup_.erase(s.cgroup_id);
+    sandboxes_.erase(s.id);
+    save_registry();
+    audit::Record r;
+    r.kind = "policy";
+    r.op = "unregister";
+    r.sandbox = s.id;
+    r.uid = c.peer.uid;
+    r.extra = {{"counts", s.counts}};
+    append(s.identity, std::move(r));
+    writer(s.identity).checkpoint();
+    uint64_t lost = probes_->loss_of(idents_[s.identity].index);
+    log::info("mxcd: unregistered sandbox {}", s.id);
+    return {{"ok", true}, {"counts", s.counts}, {"identity_lost_total", lost}};
+}
+
+json Daemon::do_record(const Conn &c, const json &req) {
+    const Sandbox &s = owned_sandbox(c, req);
+    audit::Record r = audit::from_json(req.at("record"));
+    if (r.kind != "proxy")
+        throw Error(EPERM, fmt::format("record: kind \"{}\" comes from the probes, not from clients", r.kind));
+    r.identity = s.identity;
+    r.sandbox = s.id;
+    r.seq = 0;
+    r.prev.clear();
+    r.hash.clear();
+    ++sandboxes_[s.id].counts[r.kind];
+    append(s.identity, std::move(r));
+    return {{"ok", true}};
+}
+
+json Daemon::do_status(const Conn &c) {
+    json sbs = json::array();
+    for (const auto &[sid, s] : sandboxes_)
+        if (c.peer.uid == 0 || s.owner == c.peer.uid)
+            sbs.push_back({{"sandbox", sid}, {"identity", s.identity}, {"cgroup", s.cgroup_dir}, {"counts", s.counts}});
+    json losses = json::object();
+    for (const auto &[name, id] : idents_)
+        if (c.peer.uid == 0 || id.owner == c.peer.uid)
+            losses[name] = probes_->loss_of(id.index);
+    return {{"ok", true},           {"backend", "bpf"},        {"hooks", probes_->active_hooks()},
+            {"probes", audit::BpfProbes::build_id()},          {"adopted", probes_->adopted()},
+            {"events", events_},    {"undecodable", probes_->undecodable()},
+            {"audit_dir", o_.audit_dir}, {"sandboxes", sbs},   {"lost", losses}};
+}
+
+json Daemon::handle(Conn &c, const json &req) {
+    std::string op = req.is_object() ? req.value("op", "") : "";
+    try {
+        if (op == "register")
+            return do_register(c, req);
+        if (op == "unregister")
+            return do_unregister(c, req);
+        if (op == "record")
+            return do_record(c, req);
+        if (op == "status")
+            return do_status(c);
+        if (op == "subscribe") {
+            c.subscriber = true;
+            if (req.contains("identity"))
+                c.filter.identity = req["identity"].get<std::string>();
+            if (req.contains("sandbox"))
+                c.filter.sandbox = req["sandbox"].get<std::string>();
+            if (req.contains("kinds"))
+                c.filter.kinds = req["kinds"].get<std::vector<std::string>>();
+            return {{"ok", true}};
+        }
+        if (op == "ping")
+            return {{"ok", true}};
+        return error_reply(fmt::format("unknown op \"{}\"", op), EINVAL);
+    } catch (const Error &e) {
+        return error_reply(e.what(), e.code() ? e.code() : EINVAL);
+    } catch (const std::exception &e) {
+        return error_reply(e.what(), EINVAL);
+    }
+}
+
+void Daemon::accept_clients() {
+    for (;;) {
+        int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        ipc::Peer peer;
+        try {
+            peer = ipc::peer_credentials(fd);
+        } catch (const Error &) {
+            ::close(fd);
+            continue;
+        }
+        conns_.emplace(fd, Conn{ipc::Channel(UniqueFd(fd)), peer, false, {}});
+    }
+}
+
+void Daemon::serve_client(int fd) {
+    Conn &c = conns_.at(fd);
+    for (;;) {
+        bool eof = false;
+        std::optional<json> req;
+        try {
+            req = c.ch.read_ready(&eof);
+        } catch (const Error &e) {
+            log::debug("mxcd: client uid {}: {}", c.peer.uid, e.what());
+            eof = true;
+        }
+        if (eof) {
+            conns_.erase(fd);
+            return;
+        }
+        if (!req)
+            return;
+        json resp = handle(c, *req);
+        try {
+            c.ch.write(resp);
+        } catch (const Error &) {
+            conns_.erase(fd);
+            return;
+        }
+    }
+}
+
+void Daemon::run() {
+    auto last_tick = std::chrono::steady_clock::now();
+    while (!stop_) {
+        std::vector<pollfd> fds = {{signals_.get(), POLLIN, 0}, {listen_.get(), POLLIN, 0}, {probes_->ring_fd(), POLLIN, 0}};
+        for (const auto &[fd, c] : conns_)
+            fds.push_back({fd, POLLIN, 0});
+        int n = ::poll(fds.data(), fds.size(), 1000);
+        if (n < 0 && errno != EINTR)
+            throw_errno("poll");
+        if (fds[0].revents & POLLIN) {
+            signalfd_siginfo si;
+            while (::read(signals_.get(), &si, sizeof si) == sizeof si)
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                    stop_ = true;
+        }
+        if (fds[2].revents & POLLIN)
+            collect(0);
+        if (fds[1].revents & POLLIN)
+            accept_clients();
+        for (size_t i = 3; i < fds.size(); ++i)
+            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+                if (conns_.count(fds[i].fd))
+                    serve_client(fds[i].fd);
+        if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
+            last_tick = std::chrono::steady_clock::now();
+            check_losses();
+            for (auto &[name, id] : idents_)
+                if (id.writer)
+                    id.writer->tick();
+        }
+    }
+    // What is buffered now goes to the streams; what comes later waits in the
+    // pinned ring for the next mxcd.
+    while (probes_->drain([this](const audit::Event &e) { on_event(e); }) > 0) {
+    }
+    flush();
+    check_losses();
+    for (auto &[name, id] : idents_)
+        if (id.writer)
+            id.writer->close();
+    save_registry();
+    listen_.reset();
+    ::unlink(o_.socket.c_str());
+    log::info("mxcd: stopped; probes stay pinned under {}", o_.pin_dir);
+}
+
+} // namespace mxc::daemon

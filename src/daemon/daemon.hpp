@@ -1,0 +1,98 @@
+// mxcd: owns the eBPF probes, keeps the registry of audited sandboxes, writes
+// one stream per identity and serves the socket.  One thread, one poll loop:
+// the ring buffer, the listening socket, clients, signals and a 1 s tick.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mxc/audit/bpf.hpp"
+#include "mxc/audit/stream.hpp"
+#include "mxc/ipc/ipc.hpp"
+#include "mxc/util/fd.hpp"
+
+namespace mxc::daemon {
+
+struct Options {
+    std::string socket;                         // ipc::default_socket()
+    std::string audit_dir;                      // audit::default_base_dir()
+    std::string state_dir = "/var/lib/mxc/mxcd"; // host key, stream owners
+    std::string run_dir = "/run/mxc/mxcd";      // registry (survives restarts, not reboots)
+    std::string pin_dir = "/sys/fs/bpf/mxc";
+    uint32_t ring_bytes = 8u << 20;
+    uint64_t checkpoint_records = 1000;
+    int checkpoint_seconds = 60;
+};
+
+class Daemon {
+public:
+    explicit Daemon(Options o);
+    ~Daemon();
+    // Serves until SIGTERM/SIGINT; then drains the ring, writes final
+    // checkpoints and returns.  The probes stay pinned.
+    void run();
+
+private:
+    struct Sandbox {
+        std::string id, identity, cgroup_dir;
+        uint64_t cgroup_id = 0;
+        uid_t owner = 0;
+        std::map<std::string, uint64_t> counts; // per kind, this run of the daemon
+    };
+    struct Ident {
+        uint32_t index = 0;
+        uid_t owner = 0;
+        uint64_t loss_reported = 0;
+        std::unique_ptr<audit::StreamWriter> writer;
+        std::vector<audit::Record> pending;
+    };
+    struct Conn {
+        ipc::Channel ch;
+        ipc::Peer peer;
+        bool subscriber = false;
+        audit::Filter filter;
+    };
+
+    void load_registry();
+    void save_registry();
+    Ident &ident(const std::string &name, uid_t owner);
+    audit::StreamWriter &writer(const std::string &name);
+    void on_event(const audit::Event &e);
+    void collect(int timeout_ms);
+    void flush();
+    void check_losses();
+    void append(const std::string &identity, audit::Record r);
+    void publish(const std::string &identity, const std::vector<std::string> &lines);
+
+    void accept_clients();
+    void serve_client(int fd);
+    nlohmann::json handle(Conn &c, const nlohmann::json &req);
+    nlohmann::json do_register(const Conn &c, const nlohmann::json &req);
+    nlohmann::json do_unregister(const Conn &c, const nlohmann::json &req);
+    nlohmann::json do_record(const Conn &c, const nlohmann::json &req);
+    nlohmann::json do_status(const Conn &c);
+    const Sandbox &owned_sandbox(const Conn &c, const nlohmann::json &req);
+
+    Options o_;
+    std::unique_ptr<audit::BpfProbes> probes_;
+    std::optional<audit::Signer> signer_;
+    std::map<std::string, Sandbox> sandboxes_;
+    std::map<uint64_t, std::string> by_cgroup_;
+    std::map<std::string, Ident> idents_;
+    std::map<uint32_t, std::string> by_index_;
+    std::map<int, Conn> conns_;
+    UniqueFd listen_;
+    UniqueFd signals_;
+    uint64_t events_ = 0, unmatched_ = 0;
+    bool stop_ = false;
+};
+
+} // namespace mxc::daemon
