@@ -103,6 +103,9 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
         c->add_flag("-t,--tty", a->req.tty, "Agent: give the command a pseudo-terminal");
         c->add_flag("--json", a->json, "Agent: print a JSON summary on stderr at exit");
         c->add_flag("--quiet", a->quiet, "Agent: no summary line at exit");
+        c->add_option("--audit-backend", a->audit_backend,
+                      "Agent: auto (mxcd when it runs, else seccomp-notify), mxcd (eBPF only) or seccomp")
+            ->check(CLI::IsMember({"auto", "mxcd", "seccomp"}));
         c->add_flag("--gpu", a->req.gpu, "Agent: expose /usr/lib/wsl (WSL GPU)");
         c->add_option("args", *rest, "ID (OCI), or -- CMD [ARGS...] (agent)");
         c->callback([&ctx, o, a, rest] {

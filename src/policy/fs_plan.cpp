@@ -190,6 +190,23 @@ private:
             hide.emplace_back("/usr/lib/wsl", "WSL GPU libraries (shown with --gpu)");
         for (const auto &d : ctx_.windows_drives)
             hide.emplace_back(d, "Windows drive (grant it with --ro or --rw)");
+        // mxc's own state: identity keys, audit streams, the mxcd socket and
+        // the container store.  Hidden even under a granted ancestor (a
+        // --rw $HOME): a sandbox that reached them could forge or silence its
+        // own audit.
+        std::vector<std::pair<std::string, std::string>> never = {
+            {"/run/mxc", "mxc's container state and the mxcd socket"},
+            {"/var/lib/mxc", "mxc's identities, host key and audit streams"},
+        };
+        if (!ctx_.home.empty())
+            never.emplace_back(ctx_.home + "/.local/share/mxc", "the user's mxc identities and audit streams");
+        for (const auto &[path, why] : never) {
+            std::optional<std::string> canon = resolve_in_root(ctx_.host_root, path);
+            struct stat st {};
+            if (!canon || *canon == "/" || ::stat(host(*canon).c_str(), &st) < 0)
+                continue;
+            rules_.push_back(Rule{*canon, path, Kind::builtin_hide, why, S_ISDIR(st.st_mode)});
+        }
         for (const auto &[path, why] : hide) {
             std::optional<std::string> canon = resolve_in_root(ctx_.host_root, path);
             if (!canon || *canon == "/")

@@ -12,6 +12,7 @@
 #include <thread>
 #include <cstdio>
 
+#include "agent_audit.hpp"
 #include "internal.hpp"
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/identity/identity.hpp"
@@ -60,17 +61,15 @@ policy::Plan plan_agent(const Global &g, AgentOptions &o) {
 int run_agent(const Global &g, AgentOptions &o) {
     policy::Plan plan = plan_agent(g, o);
     return with_context(fmt::format("run \"{}\"", o.name), [&]() -> int {
-        // Fail closed: a profile that requires audit does not run unaudited.
-        if (plan.audit == "required")
-            throw_error("profile \"{}\" requires audit (audit: required), but no audit backend is available "
-                        "on this host yet; use a profile with `audit: best-effort` or `off`",
-                        o.profile);
         auto layout = cgroup::detect();
         bool cgroups = layout.mode != cgroup::Mode::none && (!g.rootless || cgroup::can_manage(layout));
         if (plan.limits_required && !cgroups)
             throw_error("profile \"{}\" requires its limits (limits: {{required: true}}), but this user cannot "
                         "create cgroups here (no delegated cgroup)",
                         o.profile);
+        // Fail closed: a profile that requires audit does not run unaudited.
+        AgentAudit audit(plan.audit, o.audit_backend, cgroups && !layout.v2_mount.empty(), o.detach, o.name,
+                         o.identity);
         // The allow-list is parsed before anything is created: a bad entry
         // leaves nothing behind.
         std::optional<net::AllowList> allow;
@@ -103,6 +102,7 @@ int run_agent(const Global &g, AgentOptions &o) {
         if (plan.spec.process && plan.spec.process->terminal && !::isatty(STDIN_FILENO))
             throw_error("--tty: standard input is not a terminal");
 
+        audit.prepare(co);
         SignalForwarder fwd;
         Created c = create_impl(g, co, true);
         Store store(g.root);
@@ -110,11 +110,13 @@ int run_agent(const Global &g, AgentOptions &o) {
             if (o.detach)
                 return;
             try {
+                audit.finish(c.state);
                 destroy(store, c.state);
             } catch (const Error &e) {
                 log::warn("cleanup: {}", e.what());
             }
         });
+        audit.attach(c.state, std::move(c.spawned.seccomp_fd));
         // The proxy's socket lives in the sandbox's network namespace (the
         // sandbox reaches it at 127.0.0.1:3128) and is served from out here,
         // where the routes are.  Made while the process waits on the fifo.
@@ -135,6 +137,7 @@ int run_agent(const Global &g, AgentOptions &o) {
                 throw_error("allow-list proxy: no listening socket from the sandbox");
             auto log_decision = [&, id = o.name](const net::Decision &d) {
                 (d.allowed ? allowed : denied)++;
+                audit.proxy_decision(d);
                 log::info("proxy: sandbox {}: {} {} {}:{} -> {} ({})", id, d.allowed ? "allow" : "deny", d.method, d.host,
                           d.port, d.resolved, d.reason);
             };
@@ -159,11 +162,20 @@ int run_agent(const Global &g, AgentOptions &o) {
             code = 124;
         }
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        // The proxy first: its last decisions belong in the stream.
+        if (proxy_thread.joinable()) {
+            uint64_t one = 1;
+            (void)!::write(proxy_stop.get(), &one, sizeof one);
+            proxy_thread.join();
+        }
+        auto counts = audit.finish(c.state);
         if (o.json) {
             nlohmann::json j = {{"sandbox", o.name},       {"identity", o.identity},  {"profile", o.profile},
                                 {"exit_code", code},       {"timed_out", fwd.timed_out()},
                                 {"seconds", secs},         {"network", plan.network_mode},
-                                {"audit", plan.audit == "off" ? "off" : "none"}, {"notes", plan.notes}};
+                                {"audit", {{"backend", audit.backend()}, {"counts", counts},
+                                           {"stream", audit.stream_dir()}}},
+                                {"notes", plan.notes}};
             if (plan.network_mode == "allow")
                 j["proxy"] = {{"allowed", allowed.load()}, {"denied", denied.load()}};
             std::fprintf(stderr, "%s\n", j.dump().c_str());
@@ -173,7 +185,7 @@ int run_agent(const Global &g, AgentOptions &o) {
                 net += fmt::format(" ({} allowed, {} denied)", allowed.load(), denied.load());
             std::fprintf(stderr, "mxc: sandbox %s (identity %s, profile %s) exited %d after %.2fs; network %s; audit: %s\n",
                          o.name.c_str(), o.identity.c_str(), o.profile.c_str(), code, secs, net.c_str(),
-                         plan.audit == "off" ? "off" : "no backend active");
+                         audit.summary(counts).c_str());
         }
         return code;
     });

@@ -16,6 +16,9 @@ struct Created {
 Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo);
 // Release the fifo, record "started", run poststart hooks.
 void start_impl(const Store &store, State &st);
+// Tell mxcd the sandbox is gone (after draining its events); returns mxcd's
+// answer ({counts, ...}) or null when not registered or mxcd failed (warned).
+nlohmann::json audit_unregister(const std::string &id, const nlohmann::json &audit);
 // Kill what is left in the cgroup, remove it, run poststop hooks, drop the state.
 void destroy(const Store &store, const State &st);
 

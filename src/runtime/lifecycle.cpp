@@ -8,11 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <thread>
 
 #include "mxc/cgroup/cgroup.hpp"
+#include "mxc/ipc/ipc.hpp"
 #include "mxc/runtime/runtime.hpp"
 #include "mxc/runtime/wait.hpp"
 #include "internal.hpp"
@@ -86,6 +88,57 @@ bool wait_gone(const State &s, std::chrono::milliseconds limit) {
 
 } // namespace
 
+nlohmann::json audit_unregister(const std::string &id, const nlohmann::json &audit) {
+    if (audit.is_null() || audit.value("backend", "") != "bpf")
+        return nullptr;
+    try {
+        auto client = ipc::Client::connect(audit.value("socket", ipc::default_socket()));
+        if (!client)
+            throw_error("mxcd is not running");
+        return client->call({{"op", "unregister"}, {"sandbox", id}});
+    } catch (const Error &e) {
+        log::warn("audit: unregister \"{}\": {}", id, e.what());
+        return nullptr;
+    }
+}
+
+namespace {
+
+// Fail closed: a sandbox bound to an identity is watched by mxcd before its
+// process may exec, or it is not created at all.
+nlohmann::json audit_register(const std::string &id, const std::string &identity, const cgroup::Manager *cg,
+                              const std::map<std::string, std::string> &annotations) {
+    return with_context(fmt::format("audit (identity \"{}\")", identity), [&] {
+        std::string socket = ipc::default_socket();
+        if (!cg || cg->v2_dir().empty())
+            throw_error("the sandbox has no cgroup v2 directory for the probes to watch");
+        auto client = ipc::Client::connect(socket);
+        if (!client)
+            throw Error(ECONNREFUSED, fmt::format("mxcd is not running (nothing answers on {}); start it with "
+                                                  "`mxcd --daemon` or `systemctl start mxcd`",
+                                                  socket));
+        nlohmann::json req = {{"op", "register"}, {"sandbox", id}, {"identity", identity}, {"cgroup", cg->v2_dir()}};
+        if (!annotations.empty())
+            req["annotations"] = annotations;
+        auto resp = client->call(req);
+        return nlohmann::json{{"backend", "bpf"}, {"identity", identity}, {"socket", socket},
+                              {"hooks", resp.value("hooks", nlohmann::json::array())},
+                              {"stream", resp.value("stream", "")}};
+    });
+}
+
+// The NOTIFY rules of the audit supervisor have no listenerPath: validate the
+// spec as it would be without them.
+void validate_without_notify(const oci::Spec &spec) {
+    oci::Spec copy = spec;
+    auto &rules = copy.linux_->seccomp->syscalls;
+    rules.erase(std::remove_if(rules.begin(), rules.end(), [](const auto &r) { return r.action == "SCMP_ACT_NOTIFY"; }),
+                rules.end());
+    oci::validate(copy);
+}
+
+} // namespace
+
 // Everything created for a container, undone in reverse on failure.
 struct Creation {
     const Store &store;
@@ -93,11 +146,14 @@ struct Creation {
     bool dir_made = false;
     std::optional<cgroup::Manager> cg;
     bool cg_made = false;
+    nlohmann::json audit;   // set once registered with mxcd
     bool done = false;
 
     ~Creation() {
         if (done)
             return;
+        if (!audit.is_null())
+            audit_unregister(id, audit);
         if (cg_made) {
             try {
                 cg->kill_all(SIGKILL);
@@ -122,7 +178,15 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     mkdir_p(g.root, 0711);
     std::string bundle = with_context("bundle", [&] { return absolute(o.bundle); });
     oci::Spec spec = o.spec ? *o.spec : oci::load_spec(bundle + "/config.json");
-    oci::validate(spec);
+    if (o.audit_notify && spec.linux_ && spec.linux_->seccomp)
+        validate_without_notify(spec);
+    else
+        oci::validate(spec);
+    std::string audit_identity = o.audit_identity;
+    // A bundle's annotation; an agent sandbox (spec built in memory) has
+    // chosen its audit backend already.
+    if (auto it = spec.annotations.find(kIdentityAnnotation); !o.spec && it != spec.annotations.end())
+        audit_identity = it->second;
     if (!spec.process)
         throw_error("config.json: .process: required by create");
     if (!spec.root)
@@ -211,6 +275,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     sc.die_with_parent = o.die_with_parent;
     sc.proxy_port = o.proxy_port;
     sc.init = o.init;
+    sc.dumpable_before_exec = o.audit_notify;
     for (const auto &[path, write] : o.landlock)
         sc.landlock.push_back({path, write});
     sc.on_runtime_hooks = [&](pid_t pid) {
@@ -232,6 +297,10 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     });
     st.pid = out.spawned.pid;
     st.pid_start = process_start_time(st.pid).value_or(0);
+    if (!audit_identity.empty()) {
+        st.audit = audit_register(o.id, audit_identity, cr.cg ? &*cr.cg : nullptr, spec.annotations);
+        cr.audit = st.audit;
+    }
     store.save(st);
     if (!o.pid_file.empty())
         write_file_atomic(absolute_or(o.pid_file), std::to_string(st.pid), 0644);
@@ -239,7 +308,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
         sandbox::send_to_console_socket(o.console_socket, out.spawned.pty_master.get());
         out.spawned.pty_master.reset();
     }
-    if (out.spawned.seccomp_fd) {
+    if (out.spawned.seccomp_fd && !o.audit_notify) {
         const auto &sec = *spec.linux_->seccomp;
         if (!sec.listener_path.empty()) {
             seccomp::ListenerState msg;
@@ -300,6 +369,9 @@ void start_impl(const Store &store, State &st) {
 }
 
 void destroy(const Store &store, const State &st) {
+    // First: what the sandbox did up to its end goes into its stream.
+    if (!st.audit.is_null() && !st.audit.value("unregistered", false))
+        audit_unregister(st.id, st.audit);
     if (auto cg = open_cgroup(st)) {
         try {
             cg->kill_all(SIGKILL);

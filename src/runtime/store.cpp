@@ -85,6 +85,8 @@ State Store::load(const std::string &id) const {
     s.config = j.value("config", nlohmann::json::object());
     if (j.contains("landlock"))
         s.landlock = j["landlock"].get<std::vector<std::pair<std::string, bool>>>();
+    if (j.contains("audit"))
+        s.audit = j["audit"];
     return s;
 }
 
@@ -96,6 +98,8 @@ void Store::save(const State &s) const {
     };
     if (!s.landlock.empty())
         j["landlock"] = s.landlock;
+    if (!s.audit.is_null())
+        j["audit"] = s.audit;
     write_file_atomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 

@@ -434,6 +434,9 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     // Last, so that the exec fifo (outside the policy) could still be opened.
     if (!cfg.landlock.empty())
         apply_landlock(cfg.landlock, false);
+    // Every fd of ours is close-on-exec and the pid namespace holds only us.
+    if (cfg.dumpable_before_exec)
+        ::prctl(PR_SET_DUMPABLE, 1);
     if (cfg.init)
         run_as_init(proc, file);
     exec_after_ready(proc, file);

@@ -20,6 +20,7 @@ struct AgentOptions {
     bool detach = false;
     bool json = false;      // machine-readable summary on stderr at exit
     bool quiet = false;     // no summary line
+    std::string audit_backend = "auto"; // auto | mxcd | seccomp
 };
 
 // The compiled plan for these options (what `mxc profile render` prints).

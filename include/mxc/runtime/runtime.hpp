@@ -46,7 +46,14 @@ struct State {
     nlohmann::json config;      // the spec as created (for exec, hooks, update)
     // Agent sandboxes: the Landlock rules, applied to `exec`'d processes too.
     std::vector<std::pair<std::string, bool>> landlock;
+    // Audit registration: {"backend":"bpf","identity":...,"socket":...} while
+    // mxcd watches the sandbox; null when not audited by mxcd.
+    nlohmann::json audit;
 };
+
+// The OCI annotation that binds a bundle to an identity: such a container is
+// audited by mxcd (and refused when mxcd is not there).
+inline constexpr const char *kIdentityAnnotation = "org.mxc.identity";
 
 class Store {
 public:
@@ -93,6 +100,13 @@ struct CreateOptions {
     uint16_t proxy_port = 0;
     bool init = false;
     std::vector<std::pair<std::string, bool>> landlock; // path, writable
+    // Register the sandbox with mxcd under this identity (agent sandboxes);
+    // OCI bundles name it in the org.mxc.identity annotation.  Either way a
+    // registration that fails makes create fail: audit fails closed.
+    std::string audit_identity;
+    // Seccomp NOTIFY rules without a listenerPath: the caller supervises the
+    // listener (Created::spawned.seccomp_fd) itself.
+    bool audit_notify = false;
 };
 
 void create(const Global &g, const CreateOptions &o);

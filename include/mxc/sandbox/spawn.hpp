@@ -43,6 +43,9 @@ struct SpawnConfig {
     uint16_t proxy_port = 0;             // make loopback listeners for the proxy
     bool init = false;                   // stay PID 1 as a minimal init; the command is our child
     std::vector<LandlockRule> landlock;  // empty: no Landlock
+    // The seccomp-notify audit reads the arguments of the first execve from
+    // /proc/<pid>/mem, which needs a dumpable task: set just before exec.
+    bool dumpable_before_exec = false;
 };
 
 struct Spawned {
