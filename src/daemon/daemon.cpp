@@ -11,6 +11,7 @@
 
 #include <chrono>
 
+#include "mxc/cgroup/cgroup.hpp"
 #include "mxc/identity/identity.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
@@ -88,6 +89,7 @@ Daemon::Daemon(Options o) : o_(std::move(o)) {
     probes_ = audit::BpfProbes::load(lo);
     log::info("mxcd: probes {} (build {}), hooks: {}", probes_->adopted() ? "adopted from " + o_.pin_dir : "loaded",
               audit::BpfProbes::build_id(), fmt::join(probes_->active_hooks(), ", "));
+    v2_mount_ = cgroup::detect().v2_mount;
     load_registry();
     listen_ = ipc::listen_unix(o_.socket, 0666);
     log::info("mxcd: listening on {}", o_.socket);
@@ -422,6 +424,30 @@ json Daemon::handle(Conn &c, const json &req) {
     }
 }
 
+std::string Daemon::sandbox_of(pid_t pid) const {
+    std::string text;
+    try {
+        text = read_file(fmt::format("/proc/{}/cgroup", pid));
+    } catch (const Error &) {
+        return "";
+    }
+    std::string path;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t nl = text.find('\n', pos);
+        std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        if (line.rfind("0::", 0) == 0)
+            path = line.substr(3);
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+    }
+    if (path.empty())
+        return "";
+    std::string dir = v2_mount_ + (path == "/" ? "" : path);
+    for (const auto &[sid, s] : sandboxes_)
+        if (dir == s.cgroup_dir || dir.rfind(s.cgroup_dir + "/", 0) == 0)
+            return sid;
+    return "";
+}
+
 void Daemon::accept_clients() {
     for (;;) {
         int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -431,6 +457,16 @@ void Daemon::accept_clients() {
         try {
             peer = ipc::peer_credentials(fd);
         } catch (const Error &) {
+            ::close(fd);
+            continue;
+        }
+        // An audited process never talks to its auditor: it could silence
+        // or forge its own stream.
+        if (std::string sid = sandbox_of(peer.pid); !sid.empty()) {
+            log::warn("mxcd: refused a connection from pid {} inside audited sandbox {}", peer.pid, sid);
+            std::string msg = error_reply(fmt::format("refused: the caller runs inside audited sandbox \"{}\"", sid))
+                                  .dump() + "\n";
+            (void)!::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
             ::close(fd);
             continue;
         }

@@ -72,6 +72,8 @@ private:
     void append(const std::string &identity, audit::Record r);
     void publish(const std::string &identity, const std::vector<std::string> &lines);
 
+    // The registered sandbox whose cgroup (or a cgroup below it) holds pid; "" when none.
+    std::string sandbox_of(pid_t pid) const;
     void accept_clients();
     void serve_client(int fd);
     nlohmann::json handle(Conn &c, const nlohmann::json &req);
@@ -89,6 +91,7 @@ private:
     std::map<std::string, Ident> idents_;
     std::map<uint32_t, std::string> by_index_;
     std::map<int, Conn> conns_;
+    std::string v2_mount_;
     UniqueFd listen_;
     UniqueFd signals_;
     uint64_t events_ = 0, unmatched_ = 0;

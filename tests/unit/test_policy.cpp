@@ -429,7 +429,7 @@ TEST_F(PolicyCompile, AgentShape) {
     EXPECT_TRUE(has_opt(ws, "rbind") && has_opt(ws, "rw"));
 
     EXPECT_EQ(p.network_mode, "none");
-    EXPECT_EQ(p.audit, "best-effort");
+    EXPECT_EQ(p.audit, "required");
     EXPECT_FALSE(p.limits_required);
     EXPECT_FALSE(p.timeout_ms);
     EXPECT_NE(std::find_if(p.landlock_rules.begin(), p.landlock_rules.end(),
