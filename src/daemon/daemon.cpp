@@ -393,6 +393,58 @@ json Daemon::do_status(const Conn &c) {
             {"audit_dir", o_.audit_dir}, {"sandboxes", sbs},   {"lost", losses}};
 }
 
+// ---- cgroups for rootless users -----------------------------------------------
+
+namespace {
+
+std::string user_base(uid_t uid) { return fmt::format("/mxc/user-{}", uid); }
+
+uid_t real_uid_of(pid_t pid) {
+    std::string status = read_file(fmt::format("/proc/{}/status", pid));
+    auto pos = status.find("\nUid:");
+    if (pos == std::string::npos)
+        throw_error("pid {}: no Uid in its status", pid);
+    return static_cast<uid_t>(std::stoul(status.substr(pos + 5)));
+}
+
+} // namespace
+
+json Daemon::do_delegate(const Conn &c) {
+    if (c.peer.uid == 0)
+        throw Error(EINVAL, "delegate: root manages cgroups itself");
+    cgroup::Layout layout = cgroup::detect();
+    cgroup::Manager m(layout, user_base(c.peer.uid));
+    m.create();
+    // The user's sub-tree: they create, limit and remove their sandboxes'
+    // cgroups below it; moving processes in stays with us (attach).
+    std::vector<std::string> dirs;
+    if (!m.v2_dir().empty())
+        dirs.push_back(m.v2_dir());
+    for (const auto &[ctrl, dir] : m.v1_dirs())
+        dirs.push_back(dir);
+    for (const auto &dir : dirs)
+        for (const char *f : {"", "/cgroup.procs", "/tasks", "/cgroup.subtree_control", "/cgroup.threads"})
+            if (::chown((dir + f).c_str(), c.peer.uid, c.peer.gid) < 0 && errno != ENOENT)
+                throw_errno("chown {}{}", dir, f);
+    log::info("mxcd: delegated {} to uid {}", user_base(c.peer.uid), c.peer.uid);
+    return {{"ok", true}, {"cgroup", user_base(c.peer.uid)}};
+}
+
+json Daemon::do_attach(const Conn &c, const json &req) {
+    std::string path = req.value("cgroup", "");
+    pid_t pid = req.value("pid", 0);
+    std::string base = user_base(c.peer.uid) + "/";
+    if (c.peer.uid != 0 && (path.rfind(base, 0) != 0 || path.find("/..") != std::string::npos || path.size() == base.size()))
+        throw Error(EPERM, fmt::format("attach: {} is not below {}", path, base));
+    if (pid <= 0)
+        throw Error(EINVAL, "attach: bad or missing \"pid\"");
+    if (c.peer.uid != 0 && real_uid_of(pid) != c.peer.uid)
+        throw Error(EPERM, fmt::format("attach: pid {} does not belong to uid {}", pid, c.peer.uid));
+    cgroup::Manager m(cgroup::detect(), path);
+    m.add_pid(pid, false);
+    return {{"ok", true}};
+}
+
 json Daemon::handle(Conn &c, const json &req) {
     std::string op = req.is_object() ? req.value("op", "") : "";
     try {
@@ -404,6 +456,10 @@ json Daemon::handle(Conn &c, const json &req) {
             return do_record(c, req);
         if (op == "status")
             return do_status(c);
+        if (op == "delegate")
+            return do_delegate(c);
+        if (op == "attach")
+            return do_attach(c, req);
         if (op == "subscribe") {
             c.subscriber = true;
             if (req.contains("identity"))

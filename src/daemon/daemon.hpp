@@ -81,6 +81,8 @@ private:
     nlohmann::json do_unregister(const Conn &c, const nlohmann::json &req);
     nlohmann::json do_record(const Conn &c, const nlohmann::json &req);
     nlohmann::json do_status(const Conn &c);
+    nlohmann::json do_delegate(const Conn &c);
+    nlohmann::json do_attach(const Conn &c, const nlohmann::json &req);
     const Sandbox &owned_sandbox(const Conn &c, const nlohmann::json &req);
 
     Options o_;

@@ -16,6 +16,7 @@
 #include "internal.hpp"
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/identity/identity.hpp"
+#include "mxc/ipc/ipc.hpp"
 #include "mxc/net/allowlist.hpp"
 #include "mxc/net/netns.hpp"
 #include "mxc/net/proxy.hpp"
@@ -62,10 +63,13 @@ int run_agent(const Global &g, AgentOptions &o) {
     policy::Plan plan = plan_agent(g, o);
     return with_context(fmt::format("run \"{}\"", o.name), [&]() -> int {
         auto layout = cgroup::detect();
-        bool cgroups = layout.mode != cgroup::Mode::none && (!g.rootless || cgroup::can_manage(layout));
+        // Rootless: a cgroup of our own (delegated by systemd), or one below
+        // the sub-tree mxcd delegates to us.
+        bool cgroups = layout.mode != cgroup::Mode::none &&
+                       (!g.rootless || cgroup::can_manage(layout) || ipc::Client::connect().has_value());
         if (plan.limits_required && !cgroups)
             throw_error("profile \"{}\" requires its limits (limits: {{required: true}}), but this user cannot "
-                        "create cgroups here (no delegated cgroup)",
+                        "create cgroups here (no delegated cgroup, and mxcd is not running to delegate one)",
                         o.profile);
         // Fail closed: a profile that requires audit does not run unaudited.
         AgentAudit audit(plan.audit, o.audit_backend, cgroups && !layout.v2_mount.empty(), o.detach, o.name,

@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal.hpp"
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/runtime/runtime.hpp"
 #include "mxc/runtime/wait.hpp"
@@ -47,6 +48,8 @@ int exec(const Global &g, const ExecOptions &o) {
         ec.spec = &spec;
         ec.process = o.process;
         ec.cgroup = cg ? &*cg : nullptr;
+        if (st.cgroup_via_mxcd)
+            ec.attach_pid = [path = st.cgroup_path](pid_t pid) { mxcd_attach(path, pid); };
         ec.preserve_fds = o.preserve_fds;
         for (const auto &[path, write] : st.landlock)
             ec.landlock.push_back({path, write});

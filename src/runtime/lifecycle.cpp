@@ -139,6 +139,25 @@ void validate_without_notify(const oci::Spec &spec) {
 
 } // namespace
 
+std::optional<std::string> mxcd_delegated_cgroup() {
+    try {
+        auto client = ipc::Client::connect();
+        if (!client)
+            return std::nullopt;
+        return client->call({{"op", "delegate"}}).value("cgroup", "");
+    } catch (const Error &e) {
+        log::warn("cgroups: mxcd did not delegate a cgroup: {}", e.what());
+        return std::nullopt;
+    }
+}
+
+void mxcd_attach(const std::string &cgroup_path, pid_t pid) {
+    auto client = ipc::Client::connect();
+    if (!client)
+        throw_error("mxcd is not running: cannot move pid {} into the delegated cgroup {}", pid, cgroup_path);
+    client->call({{"op", "attach"}, {"cgroup", cgroup_path}, {"pid", pid}});
+}
+
 // Everything created for a container, undone in reverse on failure.
 struct Creation {
     const Store &store;
@@ -243,11 +262,17 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     std::string cg_path = spec.linux_ && !spec.linux_->cgroups_path.empty() ? spec.linux_->cgroups_path
                                                                            : "/mxc/" + o.id;
     bool limits = spec.linux_ && spec.linux_->resources && !spec.linux_->resources->empty();
-    if (layout.mode != cgroup::Mode::none && (!g.rootless || cgroup::can_manage(layout))) {
+    std::optional<std::string> delegated;
+    if (layout.mode != cgroup::Mode::none && g.rootless && !cgroup::can_manage(layout))
+        delegated = mxcd_delegated_cgroup();
+    if (layout.mode != cgroup::Mode::none && (!g.rootless || delegated || cgroup::can_manage(layout))) {
+        if (delegated)
+            cg_path = *delegated + "/" + o.id;
         cr.cg.emplace(layout, cg_path);
         with_context(fmt::format("cgroup {}", cg_path), [&] { cr.cg->create(); });
         cr.cg_made = true;
         st.cgroup_path = cg_path;
+        st.cgroup_via_mxcd = delegated.has_value();
     } else if (limits) {
         log::warn("rootless without a delegated cgroup: running without resource limits");
     }
@@ -268,6 +293,8 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     sc.no_new_keyring = o.no_new_keyring;
     sc.preserve_fds = o.preserve_fds;
     sc.cgroup = cr.cg ? &*cr.cg : nullptr;
+    if (st.cgroup_via_mxcd)
+        sc.attach_pid = [path = cg_path](pid_t pid) { mxcd_attach(path, pid); };
     sc.container_id = o.id;
     sc.rootfs_source = o.rootfs_source;
     sc.recursive_readonly = o.recursive_readonly;

@@ -87,6 +87,7 @@ State Store::load(const std::string &id) const {
         s.landlock = j["landlock"].get<std::vector<std::pair<std::string, bool>>>();
     if (j.contains("audit"))
         s.audit = j["audit"];
+    s.cgroup_via_mxcd = j.value("cgroup_via_mxcd", false);
     return s;
 }
 
@@ -100,6 +101,8 @@ void Store::save(const State &s) const {
         j["landlock"] = s.landlock;
     if (!s.audit.is_null())
         j["audit"] = s.audit;
+    if (s.cgroup_via_mxcd)
+        j["cgroup_via_mxcd"] = true;
     write_file_atomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 

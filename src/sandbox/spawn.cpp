@@ -137,7 +137,7 @@ Spawned spawn_container(const SpawnConfig &cfg) {
             throw_errno("open exec fifo {}", cfg.fifo_path);
     }
     UniqueFd cg_fd;
-    if (cfg.cgroup)
+    if (cfg.cgroup && !cfg.attach_pid)
         cg_fd = cfg.cgroup->open_v2_dir();
 
     auto [parent_ch, child_ch] = SyncChannel::make_pair();
@@ -178,14 +178,30 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     out.pidfd.reset(pidfd);
     ChildOwner owner(pid, pidfd);
 
-    if (cfg.cgroup) {
-        with_context("join cgroup", [&] { cfg.cgroup->add_pid(pid, static_cast<bool>(cg_fd)); });
+    auto join_cgroup = [&] {
+        if (!cfg.cgroup)
+            return;
+        with_context("join cgroup", [&] {
+            if (cfg.attach_pid)
+                cfg.attach_pid(pid);
+            else
+                cfg.cgroup->add_pid(pid, static_cast<bool>(cg_fd));
+        });
         if (cfg.apply_limits && lin.resources)
             with_context("apply resources", [&] { cfg.cgroup->apply(effective_resources(lin)); });
-    }
+    };
+    // Joining v1 hierarchies waits for an RCU grace period each (milliseconds):
+    // let the child set itself up meanwhile.  It cannot fork or exec before
+    // it reports `ready`, which we read only after joining — unless hooks run
+    // inside it (createContainer), whose processes must start in the cgroup.
+    bool join_early = spec.hooks && !spec.hooks->create_container.empty();
+    if (join_early)
+        join_cgroup();
     if (userns && userns->path.empty())
         with_context("user namespace", [&] { write_id_maps(pid, lin.uid_mappings, lin.gid_mappings); });
     parent_ch.send(Msg::go);
+    if (!join_early)
+        join_cgroup();
 
     for (;;) {
         Message m = parent_ch.recv();
@@ -283,7 +299,7 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
     const oci::Linux &lin = cfg.spec->linux_ ? *cfg.spec->linux_ : empty_linux;
     UniqueFd target = pidfd_open(cfg.target_pid);
     UniqueFd cg_fd;
-    if (cfg.cgroup)
+    if (cfg.cgroup && !cfg.attach_pid)
         cg_fd = cfg.cgroup->open_v2_dir();
     int ns_flags = 0;
     for (const auto &n : lin.namespaces)
@@ -337,7 +353,12 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
     ChildOwner owner(waiter, pidfd);
     UniqueFd pidfd_owner(pidfd);
     if (cfg.cgroup)
-        with_context("join cgroup", [&] { cfg.cgroup->add_pid(waiter, static_cast<bool>(cg_fd)); });
+        with_context("join cgroup", [&] {
+            if (cfg.attach_pid)
+                cfg.attach_pid(waiter);
+            else
+                cfg.cgroup->add_pid(waiter, static_cast<bool>(cg_fd));
+        });
     parent_ch.send(Msg::go);
     ExecSpawned out;
     out.waiter = waiter;

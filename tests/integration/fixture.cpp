@@ -730,4 +730,101 @@ static RunResult run_impl(const RunAs* who_p, const std::vector<std::string>& ar
     return res;
 }
 
+// ---- a child process, waited for later -----------------------------------------
+
+Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& env) : argv_(argv)
+{
+    out_fd_ = anon_file("stdout");
+    err_fd_ = anon_file("stderr");
+    int in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in_fd < 0)
+        throw std::runtime_error(std::string("open /dev/null: ") + std::strerror(errno));
+    std::vector<char*> cargv, cenv;
+    for (const auto& a : argv)
+        cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    for (const auto& e : env)
+        cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
+    started_ = std::chrono::steady_clock::now();
+    pid_ = fork();
+    if (pid_ < 0)
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid_ == 0) {
+        setpgid(0, 0);
+        dup2(in_fd, 0);
+        dup2(out_fd_, 1);
+        dup2(err_fd_, 2);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        execve(cargv[0], cargv.data(), cenv.data());
+        dprintf(2, "exec %s: %s\n", cargv[0], std::strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid_, pid_);
+    close(in_fd);
+}
+
+Child::~Child()
+{
+    if (pid_ > 0 && !done_) {
+        kill(-pid_, SIGKILL);
+        kill(pid_, SIGKILL);
+        int st;
+        waitpid(pid_, &st, 0);
+    }
+    close(out_fd_);
+    close(err_fd_);
+}
+
+bool Child::exited()
+{
+    if (done_)
+        return true;
+    int st;
+    pid_t w = waitpid(pid_, &st, WNOHANG);
+    if (w == pid_) {
+        record(st);
+        return true;
+    }
+    return false;
+}
+
+RunResult Child::wait(std::chrono::milliseconds timeout)
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!exited()) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            kill(-pid_, SIGKILL);
+            kill(pid_, SIGKILL);
+            int st;
+            waitpid(pid_, &st, 0);
+            done_ = true;
+            ended_ = std::chrono::steady_clock::now();
+            res_.status = -1;
+            res_.timed_out = true;
+            break;
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+    res_.out = out();
+    res_.err = err();
+    if (res_.timed_out) {
+        std::string cmd;
+        for (const auto& a : argv_)
+            cmd += a + " ";
+        ADD_FAILURE() << "timed out after " << timeout.count() << "ms, killed: " << cmd << "\n"
+                      << res_.describe();
+    }
+    return res_;
+}
+
+void Child::record(int st)
+{
+    done_ = true;
+    ended_ = std::chrono::steady_clock::now();
+    res_.status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
+
 }  // namespace mxc::testing

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -209,5 +211,40 @@ std::string read_all_fd(int fd);
 
 RunResult run_program_as(const RunAs& who, const std::vector<std::string>& argv,
                          const std::string& input = "", std::chrono::milliseconds timeout = 30s);
+
+// ---- a child process, waited for later ----------------------------------------
+
+// Like run_program, but with an explicit environment (the program's whole
+// environment), and split in two (start, then wait) so that a test can look
+// at a sandbox, or signal a program, while it runs.  stdin is /dev/null;
+// stdout/stderr are memfds, readable while the child runs.  The destructor
+// SIGKILLs and reaps a child that was not waited for.
+class Child {
+public:
+    Child(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    ~Child();
+
+    pid_t pid() const { return pid_; }
+    std::string out() const { return read_all_fd(out_fd_); }
+    std::string err() const { return read_all_fd(err_fd_); }
+    // Whether it has exited (reaps it when it has).
+    bool exited();
+    // Waits; past `timeout` kills the process group and records a failure.
+    RunResult wait(std::chrono::milliseconds timeout = 30s);
+    // From start to exit (valid once exited).
+    double seconds() const { return std::chrono::duration<double>(ended_ - started_).count(); }
+
+private:
+    void record(int wstatus);
+
+    std::vector<std::string> argv_;
+    pid_t pid_ = -1;
+    int out_fd_ = -1, err_fd_ = -1;
+    bool done_ = false;
+    RunResult res_;
+    std::chrono::steady_clock::time_point started_, ended_;
+};
 
 }  // namespace mxc::testing

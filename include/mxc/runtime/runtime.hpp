@@ -41,6 +41,7 @@ struct State {
     uid_t owner_uid = 0;
     std::map<std::string, std::string> annotations;
     std::string cgroup_path;    // "" when the container has no cgroup
+    bool cgroup_via_mxcd = false; // rootless: below the sub-tree mxcd delegated; mxcd moves pids in
     bool rootless = false;
     bool started = false;
     nlohmann::json config;      // the spec as created (for exec, hooks, update)

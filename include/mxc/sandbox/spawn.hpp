@@ -27,6 +27,10 @@ struct SpawnConfig {
     int preserve_fds = 0;
     cgroup::Manager *cgroup = nullptr;     // null: no cgroup
     bool apply_limits = true;
+    // Rootless with a cgroup delegated by mxcd: the kernel lets only mxcd move
+    // a process into it (cgroup v2's common-ancestor rule), so this replaces
+    // cgroup->add_pid and CLONE_INTO_CGROUP.
+    std::function<void(pid_t)> attach_pid;
     // Called in the runtime after the namespaces exist, before pivot_root, with
     // the container pid: the runtime runs prestart + createRuntime hooks.
     std::function<void(pid_t)> on_runtime_hooks;
@@ -68,6 +72,7 @@ struct ExecConfig {
     const oci::Spec *spec = nullptr;   // the container's config
     oci::Process process;        // the process to run
     cgroup::Manager *cgroup = nullptr;
+    std::function<void(pid_t)> attach_pid;  // see SpawnConfig
     int preserve_fds = 0;
     std::vector<LandlockRule> landlock;  // the sandbox's rules (agent sandboxes)
 };
