@@ -458,7 +458,11 @@ uint64_t BpfProbes::loss_of(uint32_t identity_index) {
     return it == l.end() ? 0 : it->second;
 }
 
-int BpfProbes::unpin_all(const std::string &pin_dir) { return remove_pins(pin_dir); }
+int BpfProbes::unpin_all(const std::string &pin_dir) {
+    int n = remove_pins(pin_dir);
+    ::rmdir(pin_dir.c_str());
+    return n;
+}
 
 std::string BpfProbes::build_id() {
     static const std::string id = [] {

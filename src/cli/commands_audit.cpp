@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "mxc/ipc/ipc.hpp"
+#include "mxc/seccomp/seccomp.hpp"
 #include "mxc/audit/stream.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
@@ -167,8 +169,21 @@ void add_audit_commands(CLI::App &app, Context &ctx) {
         c->callback([&ctx, a] {
             run_command(ctx, [&] {
                 auto s = audit::stats(base_of(*a), to_filter(*a));
+                // The backend a run would get now: mxcd's probes, or the fallback.
+                nlohmann::json active = {{"backend", seccomp::notify_supported() ? "seccomp-notify" : "none"}};
+                try {
+                    if (auto c = ipc::Client::connect()) {
+                        auto st = c->call({{"op", "status"}}, std::chrono::seconds(3));
+                        active = {{"backend", "bpf"}, {"hooks", st["hooks"]}, {"lost", st["lost"]},
+                                  {"probes", st["probes"]}, {"sandboxes", st["sandboxes"].size()}};
+                    }
+                } catch (const Error &e) {
+                    active["mxcd_error"] = e.what();
+                }
                 if (a->json) {
-                    std::printf("%s\n", audit::to_json(s).dump(2).c_str());
+                    auto j = audit::to_json(s);
+                    j["active"] = active;
+                    std::printf("%s\n", j.dump(2).c_str());
                     return 0;
                 }
                 std::printf("%llu records, %llu lost\n", static_cast<unsigned long long>(s.records),
@@ -179,6 +194,17 @@ void add_audit_commands(CLI::App &app, Context &ctx) {
                     std::printf("identity %s: %llu records, %llu lost, %llu denied, backend %s\n", i.identity.c_str(),
                                 static_cast<unsigned long long>(i.records), static_cast<unsigned long long>(i.lost),
                                 static_cast<unsigned long long>(i.denied), i.backend.c_str());
+                if (active["backend"] == "bpf") {
+                    std::printf("active backend: bpf via mxcd (%zu sandboxes watched; hooks:", active["sandboxes"].get<size_t>());
+                    for (const auto &h : active["hooks"])
+                        std::printf(" %s", h.get<std::string>().c_str());
+                    std::printf(")\n");
+                    for (const auto &[id, n] : active["lost"].items())
+                        std::printf("  kernel ring loss, identity %s: %llu\n", id.c_str(),
+                                    static_cast<unsigned long long>(n.get<uint64_t>()));
+                } else {
+                    std::printf("active backend: %s (mxcd is not running)\n", active["backend"].get<std::string>().c_str());
+                }
                 return 0;
             });
         });

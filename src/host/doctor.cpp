@@ -26,8 +26,11 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "mxc/host/host.hpp"
+#include "mxc/ipc/ipc.hpp"
+#include "mxc/seccomp/seccomp.hpp"
 #include "mxc/util/fd.hpp"
 #include "probe.hpp"
 
@@ -475,6 +478,42 @@ void probe_wsl(const DoctorOptions &opts, const char *const *envp, Report &r) {
 
 } // namespace
 
+namespace {
+
+// Which audit backend a run would get: mxcd's eBPF probes, or mxc's own
+// seccomp-notify supervisor.
+void probe_audit(const DoctorOptions &opts, Report &r) {
+    if (!opts.root.empty() && opts.root != "/")
+        return; // a fixture root has no mxcd
+    std::string socket = ipc::default_socket();
+    std::string backend = "none";
+    try {
+        auto c = ipc::Client::connect(socket);
+        if (!c) {
+            r.add("audit", "mxcd", false, fmt::format("not running (nothing answers on {}); start it with mxcd --daemon", socket));
+        } else {
+            auto st = c->call({{"op", "status"}}, std::chrono::seconds(3));
+            std::vector<std::string> hooks = st.value("hooks", std::vector<std::string>{});
+            r.add("audit", "mxcd", true,
+                  fmt::format("running on {}; probes {}; hooks: {}", socket, st.value("probes", ""), fmt::join(hooks, ", ")));
+            backend = "bpf";
+        }
+    } catch (const std::exception &e) {
+        r.add("audit", "mxcd", false, fmt::format("{}: {}", socket, e.what()));
+    }
+    if (backend == "none" && seccomp::notify_supported())
+        backend = "seccomp-notify";
+    r.add("audit", "backend", backend != "none",
+          backend == "bpf" ? "mxc run is audited by mxcd's eBPF probes"
+          : backend == "seccomp-notify"
+              ? "mxc run audits itself with seccomp user notification (exec, open family, unlink/rename/mkdir/"
+                "rmdir/link/symlink, connect/bind)"
+              : "no audit backend: profiles with audit: required refuse to run");
+    r.facts["audit_backend"] = backend;
+}
+
+} // namespace
+
 nlohmann::json doctor(const DoctorOptions &opts) {
     const char *const *envp = opts.envp ? opts.envp : environ;
     Report r;
@@ -496,6 +535,7 @@ nlohmann::json doctor(const DoctorOptions &opts) {
     guarded("mounts", [&] { probe_mounts(r); });
     guarded("lsm", [&] { probe_lsm(opts, r); });
     guarded("wsl", [&] { probe_wsl(opts, envp, r); });
+    guarded("audit", [&] { probe_audit(opts, r); });
 
     nlohmann::json out = r.facts;
     out["root"] = opts.root.empty() ? "/" : opts.root;
