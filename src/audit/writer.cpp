@@ -62,11 +62,24 @@ std::string StreamWriter::last_hash() const {
     return hash_;
 }
 
+// The stream's owner may read it (group reader_gid), never write it.
+void StreamWriter::share(const std::string &path, int fd, bool dir) const {
+    if (!opts_.reader_gid)
+        return;
+    int rc = fd >= 0 ? ::fchown(fd, static_cast<uid_t>(-1), *opts_.reader_gid)
+                     : ::chown(path.c_str(), static_cast<uid_t>(-1), *opts_.reader_gid);
+    if (rc == 0)
+        rc = fd >= 0 ? ::fchmod(fd, dir ? 0750 : 0640) : ::chmod(path.c_str(), dir ? 0750 : 0640);
+    if (rc < 0)
+        throw_errno("share {} with group {}", path, *opts_.reader_gid);
+}
+
 void StreamWriter::open_segment(uint32_t n) {
     std::string path = dir_ + "/" + detail::segment_name(n);
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd)
         throw_errno("open {}", path);
+    share(path, fd.get(), false);
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0)
         throw_errno("stat {}", path);
@@ -83,6 +96,7 @@ void StreamWriter::open_or_create() {
     mkdir_p(opts_.base_dir, 0700);
     if (::mkdir(dir_.c_str(), 0700) < 0 && errno != EEXIST)
         throw_errno("mkdir {}", dir_);
+    share(dir_, -1, true);
     struct stat st {};
     if (::lstat(dir_.c_str(), &st) < 0)
         throw_errno("stat {}", dir_);
@@ -100,6 +114,7 @@ void StreamWriter::open_or_create() {
         hash_ = std::string(kZeroHash);
         open_segment(1);
         write_file_atomic(dir_ + "/" + detail::kHeadFile, "{\"checkpoint\":0}\n", 0600, true);
+        share(dir_ + "/" + detail::kHeadFile, -1, false);
         write_header();
         return;
     }
@@ -289,6 +304,7 @@ void StreamWriter::checkpoint_locked() {
     head["segment"] = detail::segment_name(segment_);
     head["time"] = sealed.time;
     write_file_atomic(dir_ + "/" + detail::kHeadFile, head.dump() + "\n", 0600, true);
+    share(dir_ + "/" + detail::kHeadFile, -1, false);
     since_checkpoint_ = 0;
     last_checkpoint_ns_ = now_ns();
 }

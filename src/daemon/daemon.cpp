@@ -2,6 +2,7 @@
 
 #include <linux/magic.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -184,6 +185,9 @@ audit::StreamWriter &Daemon::writer(const std::string &name) {
         wo.checkpoint_interval = std::chrono::seconds(o_.checkpoint_seconds);
         wo.header_extra = {{"hooks", probes_->active_hooks()}, {"probes", audit::BpfProbes::build_id()},
                            {"owner_uid", id.owner}};
+        if (id.owner != 0)
+            if (struct passwd *pw = ::getpwuid(id.owner))
+                wo.reader_gid = pw->pw_gid;
         id.writer = std::make_unique<audit::StreamWriter>(std::move(wo));
     }
     return *id.writer;
@@ -468,6 +472,8 @@ json Daemon::handle(Conn &c, const json &req) {
                 c.filter.sandbox = req["sandbox"].get<std::string>();
             if (req.contains("kinds"))
                 c.filter.kinds = req["kinds"].get<std::vector<std::string>>();
+            if (req.contains("kind"))
+                c.filter.kinds.push_back(req["kind"].get<std::string>());
             return {{"ok", true}};
         }
         if (op == "ping")

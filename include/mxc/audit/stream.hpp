@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sys/types.h>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,9 @@ struct WriterOptions {
     std::string host;                           // header; empty: gethostname()
     std::string version;                        // header; empty: MXC_VERSION
     nlohmann::json header_extra;                // more header fields (hooks, probes, ...)
+    // mxcd writes a user's stream as root: the user's group may read it
+    // (dir 0750, files 0640), never write it.  Unset: 0700/0600.
+    std::optional<gid_t> reader_gid;
 };
 
 class StreamWriter {
@@ -99,6 +103,7 @@ private:
     void checkpoint_locked();
     void maybe_checkpoint_locked();
     void open_segment(uint32_t n);
+    void share(const std::string &path, int fd, bool dir) const;
 
     WriterOptions opts_;
     std::string dir_;
