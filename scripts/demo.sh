@@ -1,7 +1,11 @@
 #!/bin/bash
 # Builds mxc (if needed) and runs a command in an agent sandbox (profile
 # `agent`): host read-only, this directory read-write, credentials and the
-# desktop hidden, no network, no capabilities, seccomp + Landlock.
+# desktop hidden, no network, no capabilities, seccomp + Landlock, and every
+# exec/file/network action in the identity's audit stream.  As root it starts
+# mxcd (the eBPF audit daemon) when it is not running; as a user without mxcd
+# the run audits itself through seccomp user notification.  Afterwards it
+# shows the sandbox's last audit records and verifies the stream.
 #   scripts/demo.sh                 # a short self-check inside the sandbox
 #   scripts/demo.sh -- CMD ARGS...  # your own command
 #   scripts/demo.sh --oci           # a plain OCI container from a busybox bundle
@@ -10,6 +14,11 @@ cd "$(dirname "$0")/.."
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build src/cli/mxc >/dev/null
 MXC=$PWD/build/src/cli/mxc
+MXCD=$PWD/build/src/daemon/mxcd
+if [ "$(id -u)" -eq 0 ] && ninja -C build src/daemon/mxcd >/dev/null 2>&1 && ! "$MXCD" --status >/dev/null 2>&1; then
+    "$MXCD" --daemon --pid-file /run/mxc/mxcd.pid
+    echo "demo: started mxcd (eBPF audit); stop it with: kill \$(cat /run/mxc/mxcd.pid)" >&2
+fi
 
 if [ "${1:-}" = "--oci" ]; then
     shift
@@ -38,10 +47,20 @@ fi
 workspace=$(mktemp -d /tmp/mxc-workspace.XXXXXX)
 trap 'rm -rf "$workspace"' EXIT
 cd "$workspace"
+name="demo-$$"
+show_audit() {
+    echo "--- audit: the last records of sandbox $name (mxc audit tail --sandbox $name) ---" >&2
+    "$MXC" audit tail --sandbox "$name" -n 12 >&2 || true
+    "$MXC" audit verify >&2 || true
+}
 if [ $# -gt 0 ]; then
-    exec "$MXC" run -- "$@"
+    rc=0
+    "$MXC" run --name "$name" -- "$@" || rc=$?
+    show_audit
+    exit $rc
 fi
-"$MXC" run -- sh -c '
+trap 'show_audit; rm -rf "$workspace"' EXIT
+"$MXC" run --name "$name" -- sh -c '
 echo "sandbox $MXC_SANDBOX, identity $MXC_IDENTITY, in $PWD"
 touch /etc/mxc-demo 2>/dev/null && echo "FAIL: host writable" || echo "ok: host is read-only"
 touch ./result && echo "ok: workspace is writable"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 
 #include <CLI/CLI.hpp>
 
@@ -21,7 +22,7 @@
 namespace {
 
 // --daemon: the parent returns once the child serves (or failed to start).
-int daemonize(const std::string &pid_file, const std::function<void(int ready_fd)> &serve) {
+int daemonize(const std::string &pid_file, const std::function<void(int ready_fd, const std::function<void()> &detach)> &serve) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) < 0)
         mxc::throw_errno("pipe");
@@ -36,13 +37,21 @@ int daemonize(const std::string &pid_file, const std::function<void(int ready_fd
     }
     ::close(p[0]);
     ::setsid();
-    if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
-        ::dup2(null, STDIN_FILENO);
-        ::dup2(null, STDOUT_FILENO);
-    }
     if (!pid_file.empty())
         mxc::write_file_atomic(pid_file, std::to_string(::getpid()) + "\n", 0644);
-    serve(p[1]);
+    // Detached from whoever started us: a pipe on stderr must not stay open
+    // (start-up errors still reach the parent's terminal through it: see
+    // serve, which reports them before the redirect).
+    serve(p[1], [] {
+        if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
+            ::dup2(null, STDIN_FILENO);
+            ::dup2(null, STDOUT_FILENO);
+            ::dup2(null, STDERR_FILENO);
+            ::close(null);
+        }
+    });
+    if (!pid_file.empty())
+        ::unlink(pid_file.c_str());
     ::_exit(0);
 }
 
@@ -94,9 +103,10 @@ int main(int argc, char **argv) {
             return 0;
         }
         if (daemon) {
-            return daemonize(pid_file, [&](int ready) {
+            return daemonize(pid_file, [&](int ready, const std::function<void()> &detach) {
                 try {
                     mxc::daemon::Daemon d(o);
+                    detach();
                     (void)!::write(ready, "R", 1);
                     ::close(ready);
                     d.run();
