@@ -10,7 +10,7 @@
 #include <linux/types.h>
 #endif
 
-#define MXC_ABI_VERSION 1
+#define MXC_ABI_VERSION 2
 
 #define MXC_COMM_LEN 16
 #define MXC_PATH_LEN 512     /* per path; longer paths are cut, MXC_F_PATH_TRUNC set */
@@ -86,6 +86,9 @@ enum mxc_op {
 #define MXC_F_ARGS_TRUNC (1u << 2)  /* more or longer argv than kept */
 #define MXC_F_PATH_FAULT (1u << 3)  /* user pointer could not be read */
 #define MXC_F_ADDR_KERNEL (1u << 4) /* sockaddr synthesized from the socket */
+#define MXC_F_DIR_SET (1u << 5)     /* file: dir holds the directory a relative path starts from */
+#define MXC_F_DIR_TRUNC (1u << 6)   /* file: that directory was too deep or long to spell out */
+#define MXC_DIR_DEPTH 24            /* path components walked up for dir */
 
 #define MXC_AT_FDCWD (-100)
 
@@ -128,6 +131,10 @@ struct mxc_file_event {
     __s64 length;       /* truncate */
     char path[MXC_PATH_LEN];  /* source: open/unlink/rename old/link old/symlink target */
     char path2[MXC_PATH_LEN]; /* destination: rename new/link new/symlink linkpath */
+    /* With MXC_F_DIR_SET: the directory (dirfd's, or the cwd) a relative
+     * path is resolved from, spelled out in the kernel at sys_enter as the
+     * task sees it (its root is "/"), so that it survives the task. */
+    char dir[MXC_PATH_LEN];
 };
 
 struct mxc_net_event {
@@ -165,7 +172,8 @@ MXC_ABI_ASSERT(MXC_OFF(mxc_event_hdr, comm) == 64, "hdr.comm");
 MXC_ABI_ASSERT(sizeof(struct mxc_exec_event) == 80 + 8 + MXC_PATH_LEN + MXC_ARGS_MAX * MXC_ARG_LEN,
                "mxc_exec_event layout");
 MXC_ABI_ASSERT(MXC_OFF(mxc_exec_event, filename) == 88, "exec.filename");
-MXC_ABI_ASSERT(sizeof(struct mxc_file_event) == 80 + 40 + 2 * MXC_PATH_LEN, "mxc_file_event layout");
+MXC_ABI_ASSERT(sizeof(struct mxc_file_event) == 80 + 40 + 3 * MXC_PATH_LEN, "mxc_file_event layout");
+MXC_ABI_ASSERT(MXC_OFF(mxc_file_event, dir) == 120 + 2 * MXC_PATH_LEN, "file.dir");
 MXC_ABI_ASSERT(MXC_OFF(mxc_file_event, flags) == 88, "file.flags");
 MXC_ABI_ASSERT(MXC_OFF(mxc_file_event, path) == 120, "file.path");
 MXC_ABI_ASSERT(sizeof(struct mxc_net_event) == 80 + 24 + MXC_SOCKADDR_LEN, "mxc_net_event layout");

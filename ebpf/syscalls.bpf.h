@@ -27,6 +27,137 @@ static __always_inline __u32 read_user_path(char *dst, unsigned long src, __u32 
     return n == MXC_PATH_LEN ? trunc_flag : 0;
 }
 
+/* The file behind fd of the current task, or NULL. */
+static __always_inline struct file *file_of_fd(long fd)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+    unsigned int max = BPF_CORE_READ(fdt, max_fds);
+    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct file *f = NULL;
+
+    if (fd < 0 || fd >= max)
+        return NULL;
+    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+    return f;
+}
+
+/* Spells out the directory a relative path starts from (dirfd's, or the cwd)
+ * by walking dentries and mounts up to the task's root, as d_path does.  In
+ * the kernel, at sys_enter: the task may be gone when the collector reads the
+ * event.  Leaves MXC_F_DIR_SET clear when it cannot. */
+_Static_assert(MXC_PATH_LEN / 2 - 1 == 255, "read_dir masks offsets with 255");
+
+/* bpf_loop callbacks are verified once, not once per unrolled iteration and
+ * call site: the walk below stays cheap for the verifier. */
+struct mxc_dir_walk {
+    struct dentry *d, *root_d;
+    struct vfsmount *vm, *root_m;
+    struct mount *m;
+    const unsigned char *names[32]; /* MXC_DIR_DEPTH <= 32 */
+    __u32 n;
+    __u32 complete;
+    __u32 off;
+    __u32 trunc;
+    struct mxc_file_event *e;
+};
+
+static long dir_walk_step(__u64 i, struct mxc_dir_walk *w)
+{
+    /* Locals: CO-RE relocates kernel struct accesses, not ours. */
+    struct dentry *d = w->d;
+    struct vfsmount *vm = w->vm;
+    struct mount *m = w->m;
+    if (d == w->root_d && vm == w->root_m) {
+        w->complete = 1;
+        return 1;
+    }
+    if (d == BPF_CORE_READ(vm, mnt_root)) {
+        struct mount *parent = BPF_CORE_READ(m, mnt_parent);
+        if (parent == m) {
+            w->complete = 1; /* the namespace's root mount */
+            return 1;
+        }
+        w->d = BPF_CORE_READ(m, mnt_mountpoint);
+        w->m = parent;
+        w->vm = &parent->mnt;
+        return 0;
+    }
+    struct dentry *up = BPF_CORE_READ(d, d_parent);
+    if (up == d) {
+        w->complete = 1;
+        return 1;
+    }
+    if (w->n >= MXC_DIR_DEPTH)
+        return 1;
+    w->names[w->n & 31] = BPF_CORE_READ(d, d_name.name);
+    w->n++;
+    w->d = up;
+    return 0;
+}
+
+static long dir_write_step(__u64 i, struct mxc_dir_walk *w)
+{
+    if (i >= w->n)
+        return 1;
+    __u32 j = w->n - 1 - (__u32)i;
+    struct mxc_file_event *e = w->e;
+    if (!e || w->off > MXC_PATH_LEN / 2 - 2) {
+        w->trunc = 1;
+        return 1;
+    }
+    __u64 pos = w->off;
+    asm volatile("%0 &= 255" : "+r"(pos));
+    e->dir[pos] = '/';
+    pos = w->off + 1;
+    asm volatile("%0 &= 255" : "+r"(pos));
+    long len = bpf_probe_read_kernel_str(&e->dir[pos], MXC_PATH_LEN / 2, w->names[j & 31]);
+    if (len <= 1 || len >= MXC_PATH_LEN / 2) {
+        w->trunc = 1;
+        return 1;
+    }
+    w->off += len;
+    return 0;
+}
+
+/* Spells out the directory a relative path starts from (dirfd's, or the cwd)
+ * by walking dentries and mounts up to the task's root, as d_path does.  In
+ * the kernel, at sys_enter: the task may be gone when the collector reads the
+ * event.  Leaves MXC_F_DIR_SET clear when it cannot. */
+static __always_inline void read_dir(struct mxc_file_event *e, int dirfd)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct mxc_dir_walk w = {};
+
+    w.root_d = BPF_CORE_READ(task, fs, root.dentry);
+    w.root_m = BPF_CORE_READ(task, fs, root.mnt);
+    if (dirfd == MXC_AT_FDCWD) {
+        w.d = BPF_CORE_READ(task, fs, pwd.dentry);
+        w.vm = BPF_CORE_READ(task, fs, pwd.mnt);
+    } else {
+        struct file *f = file_of_fd(dirfd);
+        if (!f)
+            return;
+        w.d = BPF_CORE_READ(f, f_path.dentry);
+        w.vm = BPF_CORE_READ(f, f_path.mnt);
+    }
+    w.m = container_of(w.vm, struct mount, mnt);
+    bpf_loop(2 * MXC_DIR_DEPTH, dir_walk_step, &w, 0);
+    if (!w.complete) {
+        e->hdr.flags |= MXC_F_DIR_TRUNC;
+        return;
+    }
+    e->dir[0] = '/';
+    e->dir[1] = 0;
+    w.e = e;
+    bpf_loop(MXC_DIR_DEPTH, dir_write_step, &w, 0);
+    if (w.trunc) {
+        e->hdr.flags |= MXC_F_DIR_TRUNC;
+        return;
+    }
+    e->hdr.flags |= MXC_F_DIR_SET;
+}
+
 static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 identity, __u64 cgroup_id)
 {
     __u32 zero = 0;
@@ -126,6 +257,15 @@ static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 iden
     e->hdr.kind = kind;
     e->hdr.flags |= read_user_path(e->path, p1, MXC_F_PATH_TRUNC);
     e->hdr.flags |= read_user_path(e->path2, p2, MXC_F_PATH2_TRUNC);
+    /* A relative path names a file below a directory the task may leave (or
+     * exit) before the collector sees the event: spell that out now.  A
+     * symlink's target is text, not a path; its link is path2. */
+    if (op == MXC_OP_SYMLINK || op == MXC_OP_SYMLINKAT) {
+        if (p2 && e->path2[0] != '/')
+            read_dir(e, e->dirfd2);
+    } else if (p1 && e->path[0] != '/' && !(e->hdr.flags & MXC_F_PATH_FAULT)) {
+        read_dir(e, e->dirfd);
+    }
 
     __u64 key = bpf_get_current_pid_tgid();
     if (bpf_map_update_elem(&pending_file, &key, e, BPF_ANY))
@@ -136,15 +276,7 @@ static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 iden
 /* The socket behind fd, or NULL when fd is not a socket. */
 static __always_inline struct socket *socket_of_fd(long fd)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    unsigned int max = BPF_CORE_READ(fdt, max_fds);
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    struct file *f = NULL;
-
-    if (fd < 0 || fd >= max)
-        return NULL;
-    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+    struct file *f = file_of_fd(fd);
     if (!f)
         return NULL;
     if ((BPF_CORE_READ(f, f_inode, i_mode) & MXC_S_IFMT) != MXC_S_IFSOCK)

@@ -203,6 +203,9 @@ std::optional<Event> decode_event(const void *data, size_t size) {
         e.length = r->length;
         e.path = cstr(r->path);
         e.path2 = cstr(r->path2);
+        if (r->hdr.flags & MXC_F_DIR_SET)
+            e.dir = cstr(r->dir);
+        e.dir_truncated = r->hdr.flags & MXC_F_DIR_TRUNC;
         return e;
     }
     case MXC_REC_NET: {

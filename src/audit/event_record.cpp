@@ -24,11 +24,19 @@ std::string read_link(const std::string &path) {
 
 // The path as the task meant it: absolute ones as they are; relative ones
 // joined to the directory of dirfd (or the cwd) when /proc still shows it.
+// The probe spells out the directory of the first relative path (of the link,
+// for symlinks); other bases come from /proc while the task still exists.
 std::string absolute_path(const Event &e, const std::string &path, int dirfd) {
     if (path.empty() || path[0] == '/')
         return path;
-    std::string base = dirfd == Event::kAtFdcwd ? read_link(fmt::format("/proc/{}/cwd", e.tid ? e.tid : e.pid))
-                                                : read_link(fmt::format("/proc/{}/fd/{}", e.pid, dirfd));
+    bool symlink = e.op == Op::symlink || e.op == Op::symlinkat;
+    int probe_dirfd = symlink ? e.dirfd2 : e.dirfd;
+    std::string base;
+    if (!e.dir.empty() && dirfd == probe_dirfd)
+        base = e.dir;
+    else
+        base = dirfd == Event::kAtFdcwd ? read_link(fmt::format("/proc/{}/cwd", e.tid ? e.tid : e.pid))
+                                        : read_link(fmt::format("/proc/{}/fd/{}", e.pid, dirfd));
     if (base.empty() || base[0] != '/')
         return path;
     if (path == ".")
@@ -86,7 +94,9 @@ Record record_from_event(const Event &e, const std::string &identity, const std:
         }
         break;
     case Kind::file:
-        r.path = absolute_path(e, e.path, e.dirfd);
+        // A symlink's target is text stored in the link, not a path the
+        // task opened: kept as given (as the seccomp-notify backend does).
+        r.path = e.op == Op::symlink || e.op == Op::symlinkat ? e.path : absolute_path(e, e.path, e.dirfd);
         if (!e.path2.empty())
             r.extra["path2"] = absolute_path(e, e.path2, e.dirfd2);
         if (e.op != Op::unlink && e.op != Op::unlinkat && e.op != Op::rmdir && e.op != Op::rename)
@@ -118,6 +128,8 @@ Record record_from_event(const Event &e, const std::string &identity, const std:
         r.extra["path_truncated"] = true;
     if (e.path_fault)
         r.extra["path_unreadable"] = true;
+    if (e.kind == Kind::file && e.dir.empty() && !r.path.empty() && r.path[0] != '/' && !(e.op == Op::symlink || e.op == Op::symlinkat))
+        r.extra["dir_unknown"] = true;
     return r;
 }
 

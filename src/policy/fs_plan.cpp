@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 
 #include "mxc/util/error.hpp"
@@ -200,6 +201,10 @@ private:
         };
         if (!ctx_.home.empty())
             never.emplace_back(ctx_.home + "/.local/share/mxc", "the user's mxc identities and audit streams");
+        for (const char *var : {"MXC_STATE_DIR", "XDG_DATA_HOME"})
+            if (const char *v = std::getenv(var); v && *v == '/')
+                never.emplace_back(std::string(v) + (std::string_view(var) == "XDG_DATA_HOME" ? "/mxc" : ""),
+                                   fmt::format("mxc's identities and audit streams (${})", var));
         for (const auto &[path, why] : never) {
             std::optional<std::string> canon = resolve_in_root(ctx_.host_root, path);
             struct stat st {};

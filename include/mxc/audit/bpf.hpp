@@ -43,6 +43,10 @@ struct Event {
     std::string path;
     std::string path2;          // rename/link destination, symlink linkpath
     int dirfd = kAtFdcwd, dirfd2 = kAtFdcwd;
+    // Relative paths: the directory they start from (dirfd's or the cwd; for
+    // symlinks, the link's), spelled out by the probe; "" when it could not.
+    std::string dir;
+    bool dir_truncated = false;
     std::vector<std::string> args;  // exec argv (bounded; see args_truncated)
     uint32_t argc = 0;              // exec: the real argc
     uint64_t flags = 0;         // open/at/rename flags; net: backlog or msg flags
