@@ -44,6 +44,28 @@ void run_command(Context &ctx, const std::function<int()> &fn) {
 
 namespace {
 
+// The global options that take a value (mxc [GLOBAL...] COMMAND ...).
+const std::set<std::string> kGlobalWithValue = {"--root", "--log", "--log-format", "--rootless", "--criu"};
+
+// Index in argv of the command (the first word that is not a global option
+// or its value); argc when there is none.  Only that word names the command:
+// `mxc run -- echo exec` is not `exec`.
+int command_at(int argc, char **argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--")
+            return argc;
+        if (kGlobalWithValue.count(a)) {
+            ++i;
+            continue;
+        }
+        if (a.size() > 1 && a[0] == '-')
+            continue;
+        return i;
+    }
+    return argc;
+}
+
 // `mxc exec [OPTIONS] ID CMD ARGS...`: everything after ID belongs to CMD.
 // CLI11 would read `sh -c x` as our -c, so a "--" goes in after the id.
 // Returns the arguments in CLI11's order (reversed, without argv[0]).
@@ -53,10 +75,12 @@ std::vector<std::string> exec_args_with_separator(int argc, char **argv) {
         "-g", "--additional-gids", "-c", "--cap", "--preserve-fds", "--apparmor", "--process-label",
         "--root", "--log", "--log-format", "--rootless", "--criu"};
     std::vector<std::string> out(argv + 1, argv + argc);
-    size_t i = 0;
-    for (; i < out.size() && out[i] != "exec"; ++i)
-        if (with_value.count(out[i]))
-            ++i;
+    int at = command_at(argc, argv);
+    if (at >= argc || std::string_view(argv[at]) != "exec") {
+        std::reverse(out.begin(), out.end());
+        return out;
+    }
+    size_t i = static_cast<size_t>(at) - 1; // out has no argv[0]
     for (++i; i < out.size(); ++i) {
         const std::string &a = out[i];
         if (a == "--")
@@ -84,11 +108,10 @@ int main(int argc, char **argv) {
     // and `run` decide once they know whether the container has its own pid
     // namespace (runtime::create_impl).
     self_exec::init(argc, argv);
-    for (int i = 1; i < argc; ++i)
-        if (std::strcmp(argv[i], "exec") == 0) {
-            self_exec::reexec_sealed();
-            break;
-        }
+    const int cmd_at = command_at(argc, argv);
+    const std::string_view command = cmd_at < argc ? argv[cmd_at] : "";
+    if (command == "exec")
+        self_exec::reexec_sealed();
     cli::Context ctx;
     CLI::App app{"mxc: an OCI container runtime and agent sandbox"};
     app.name("mxc");
@@ -115,15 +138,12 @@ int main(int argc, char **argv) {
     cli::add_audit_commands(app, ctx);
 
     // `run ... -- CMD` is the agent sandbox; `run ID` the OCI command.
-    for (int i = 1, run_at = 0; i < argc; ++i) {
-        std::string_view a = argv[i];
-        if (!run_at && a == "run")
-            run_at = i;
-        else if (run_at && a == "--") {
-            ctx.agent_mode = true;
-            break;
-        }
-    }
+    if (command == "run")
+        for (int i = cmd_at + 1; i < argc; ++i)
+            if (std::string_view(argv[i]) == "--") {
+                ctx.agent_mode = true;
+                break;
+            }
 
     std::vector<std::string> args = exec_args_with_separator(argc, argv);
     try {

@@ -873,5 +873,15 @@ TEST_F(AgentTest, SeccompBlocksBpfAndFriends)
     EXPECT_NE(out["keyctl"], "EPERM") << host.describe();
 }
 
+// Only the command word names mxc's command: an argument "exec" or "run" of
+// the sandboxed command is the command's own, passed through untouched.
+TEST_F(AgentTest, CommandArgumentsNamedLikeMxcCommandsPassThrough)
+{
+    RunResult r = sandbox({}, {"/bin/echo", "exec", "-c", "x", "run", "--", "y"});
+    ASSERT_EQ(r.status, 0) << r.describe();
+    EXPECT_EQ(r.out, "exec -c x run -- y\n") << r.describe();
+}
+
+
 }  // namespace
 }  // namespace mxc::testing
