@@ -176,13 +176,186 @@ std::string canonical(const json &j) {
     return dump(c);
 }
 
-std::string canonical(const Record &r) {
-    Record c = r;
-    c.hash.clear();
-    return dump(to_json(c));
+// ---- direct serialisation -----------------------------------------------------
+//
+// The collector writes hundreds of thousands of records a second: building a
+// JSON tree per record and dumping it twice dominated its time.  Records are
+// written directly instead, byte for byte what dump(to_json(r)) gives (keys in
+// std::string order, nlohmann's escapes); strings that are not valid UTF-8
+// take nlohmann's path, which replaces the bad bytes.  test_audit_stream
+// checks the equivalence.
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], 0 when it is not one.
+size_t utf8_len(std::string_view s, size_t i) {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = b(i);
+    auto cont = [&](size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
+    if (c >= 0xC2 && c <= 0xDF)
+        return cont(i + 1) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (!cont(i + 1) || !cont(i + 2))
+            return 0;
+        if (c == 0xE0 && b(i + 1) < 0xA0)
+            return 0; // overlong
+        if (c == 0xED && b(i + 1) >= 0xA0)
+            return 0; // surrogate
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3))
+            return 0;
+        if (c == 0xF0 && b(i + 1) < 0x90)
+            return 0;
+        if (c == 0xF4 && b(i + 1) >= 0x90)
+            return 0;
+        return 4;
+    }
+    return 0;
 }
 
-std::string to_line(const Record &r) { return dump(to_json(r)) + '\n'; }
+void put_string(std::string &out, std::string_view s) {
+    size_t start = out.size();
+    out += '"';
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            size_t n = utf8_len(s, i);
+            if (n == 0) {
+                // Not UTF-8: nlohmann's replacement rules, not ours.
+                out.resize(start);
+                out += dump(json(std::string(s)));
+                return;
+            }
+            out.append(s.data() + i, n);
+            i += n;
+            continue;
+        }
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20)
+                out += fmt::format("\\u{:04x}", c);
+            else
+                out += static_cast<char>(c);
+        }
+        ++i;
+    }
+    out += '"';
+}
+
+// One member: its key and where its value's text sits in the buffer.
+struct Member {
+    std::string_view key;
+    size_t at, len;
+};
+
+class Writer {
+public:
+    void str(std::string_view k, const std::string &v) {
+        if (v.empty())
+            return;
+        size_t at = buf_.size();
+        put_string(buf_, v);
+        members_.push_back({k, at, buf_.size() - at});
+    }
+    template <typename T> void num(std::string_view k, const std::optional<T> &v) {
+        if (v)
+            num(k, *v);
+    }
+    template <typename T> void num(std::string_view k, T v) {
+        size_t at = buf_.size();
+        fmt::format_to(std::back_inserter(buf_), "{}", v);
+        members_.push_back({k, at, buf_.size() - at});
+    }
+    void strings(std::string_view k, const std::vector<std::string> &v) {
+        if (v.empty())
+            return;
+        size_t at = buf_.size();
+        buf_ += '[';
+        for (size_t i = 0; i < v.size(); ++i) {
+            if (i)
+                buf_ += ',';
+            put_string(buf_, v[i]);
+        }
+        buf_ += ']';
+        members_.push_back({k, at, buf_.size() - at});
+    }
+    void raw(std::string_view k, const std::string &text) {
+        size_t at = buf_.size();
+        buf_ += text;
+        members_.push_back({k, at, buf_.size() - at});
+    }
+    std::string finish() {
+        std::sort(members_.begin(), members_.end(), [](const Member &a, const Member &b) { return a.key < b.key; });
+        std::string out;
+        out.reserve(buf_.size() + members_.size() * 16 + 2);
+        out += '{';
+        for (size_t i = 0; i < members_.size(); ++i) {
+            if (i)
+                out += ',';
+            put_string(out, members_[i].key);
+            out += ':';
+            out.append(buf_, members_[i].at, members_[i].len);
+        }
+        out += '}';
+        return out;
+    }
+
+private:
+    std::string buf_;
+    std::vector<Member> members_;
+};
+
+std::string serialize(const Record &r, bool with_hash) {
+    Writer w;
+    if (r.extra.is_object())
+        for (const auto &[k, v] : r.extra.items())
+            if (!known(k))
+                w.raw(k, dump(v));
+    w.num("seq", r.seq);
+    w.str("time", r.time);
+    w.str("identity", r.identity);
+    w.str("sandbox", r.sandbox);
+    w.str("kind", r.kind);
+    w.str("op", r.op);
+    w.num("pid", r.pid);
+    w.num("ppid", r.ppid);
+    w.num("uid", r.uid);
+    w.str("comm", r.comm);
+    w.str("exe", r.exe);
+    w.strings("args", r.args);
+    w.str("path", r.path);
+    w.num("flags", r.flags);
+    w.num("mode", r.mode);
+    w.str("family", r.family);
+    w.str("addr", r.addr);
+    w.num("port", r.port);
+    w.str("proto", r.proto);
+    w.str("domain", r.domain);
+    w.str("result", r.result);
+    w.str("outcome", r.outcome);
+    w.num("exit", r.exit_code);
+    w.num("lost", r.lost);
+    w.str("probe", r.probe);
+    w.str("prev", r.prev);
+    if (with_hash)
+        w.str("hash", r.hash);
+    return w.finish();
+}
+
+} // namespace
+
+std::string canonical(const Record &r) { return serialize(r, false); }
+
+std::string to_line(const Record &r) { return serialize(r, true) + '\n'; }
 
 Record parse_line(std::string_view line) {
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))

@@ -178,12 +178,9 @@ Record StreamWriter::seal(Record r, std::string *line) {
         r.identity = opts_.identity;
     r.prev = hash_;
     r.hash.clear();
-    // One JSON tree for both the canonical bytes and the stored line.
-    json j = to_json(r);
-    r.hash = chain_hash(r.prev, j.dump(-1, ' ', false, json::error_handler_t::replace));
-    j["hash"] = r.hash;
+    r.hash = chain_hash(r.prev, canonical(r));
     if (line)
-        *line = j.dump(-1, ' ', false, json::error_handler_t::replace) + '\n';
+        *line = to_line(r);
     seq_ = r.seq;
     hash_ = r.hash;
     return r;

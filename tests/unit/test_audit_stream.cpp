@@ -183,6 +183,62 @@ TEST(AuditRecord, ExtraFieldsRoundTripAndInvalidUtf8IsStable) {
     EXPECT_EQ(canonical(back), canonical(r));
 }
 
+// The writer serialises records itself (the collector's hot path); the bytes
+// must be exactly nlohmann's, which verify recomputes from the parsed line.
+TEST(AuditRecord, DirectSerialisationMatchesNlohmann) {
+    auto nl = [](const Record &r, bool hash) {
+        json j = to_json(r);
+        if (!hash)
+            j.erase("hash");
+        return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    };
+    const std::vector<std::string> texts = {
+        "",          "plain",         "quote\" back\\slash /", "ctl\b\f\n\r\t\x01\x1f\x7f end",
+        "é ü 中 😀", "bad \xff byte", "cut \xc3",             "overlong \xc0\xaf",
+        "surrogate \xed\xa0\x80", "max \xf4\x8f\xbf\xbf over \xf4\x90\x80\x80", "mix \xe2\x82 \xe2\x82\xac"};
+    size_t n = 0;
+    for (const auto &t : texts) {
+        Record r;
+        r.seq = 18446744073709551615ull - n;
+        r.time = "2026-11-27T10:00:00.000000001Z";
+        r.identity = "alice";
+        r.sandbox = t.empty() ? "" : "sb-" + t;
+        r.kind = "file";
+        r.op = "openat";
+        r.pid = -static_cast<int64_t>(n) - 1;
+        r.ppid = 1;
+        r.uid = 4294967295u;
+        r.comm = t;
+        r.exe = "/bin/" + t;
+        r.args = {t, "", "-c", t + t};
+        r.path = "/tmp/" + t;
+        r.flags = 0x80241;
+        r.mode = 0644;
+        r.family = "inet6";
+        r.addr = "::1";
+        r.port = 0;
+        r.proto = "tcp";
+        r.domain = t;
+        r.result = "EACCES";
+        r.outcome = "denied";
+        r.exit_code = -9;
+        r.lost = 0;
+        r.probe = t;
+        r.prev = std::string(kZeroHash);
+        r.hash = std::string(64, 'a');
+        r.extra = {{"path2", "/x/" + t}, {"dir_unknown", true}, {"nested", {{"b", 1}, {"a", {1.5, nullptr, t}}}},
+                   {"zz", -3}, {"AA", "up"}, {"seq", 7}, {t.empty() ? "k" : t, t}};
+        EXPECT_EQ(canonical(r), nl(r, false)) << "text #" << n;
+        EXPECT_EQ(to_line(r), nl(r, true) + "\n") << "text #" << n;
+        Record sparse;
+        sparse.seq = n;
+        sparse.kind = "exec";
+        sparse.path = t;
+        EXPECT_EQ(to_line(sparse), nl(sparse, true) + "\n") << "sparse text #" << n;
+        ++n;
+    }
+}
+
 TEST(AuditRecord, BadFieldsAreNamed) {
     try {
         parse_line(R"({"seq":1,"pid":"x"})");
