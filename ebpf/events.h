@@ -131,7 +131,9 @@ struct mxc_file_event {
     __s64 length;       /* truncate */
     char path[MXC_PATH_LEN];  /* source: open/unlink/rename old/link old/symlink target */
     char path2[MXC_PATH_LEN]; /* destination: rename new/link new/symlink linkpath */
-    /* With MXC_F_DIR_SET: the directory (dirfd's, or the cwd) a relative
+    /* Records are cut after path (path2 empty, no dir) or after path2 (no
+     * dir): readers zero what is missing.
+     * With MXC_F_DIR_SET: the directory (dirfd's, or the cwd) a relative
      * path is resolved from, spelled out in the kernel at sys_enter as the
      * task sees it (its root is "/"), so that it survives the task. */
     char dir[MXC_PATH_LEN];

@@ -461,7 +461,12 @@ int BPF_PROG(mxc_sys_exit, struct pt_regs *regs, long ret)
     if (!(e->hdr.kind == MXC_KIND_EXEC && ret == 0)) {
         e->hdr.result = ret;
         e->hdr.boot_ns = bpf_ktime_get_boot_ns();
-        if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+        /* Only the buffers in use go into the ring: most file syscalls have
+         * one absolute path, a third of the record. */
+        __u32 size = sizeof(*e);
+        if (!(e->hdr.flags & MXC_F_DIR_SET))
+            size = e->path2[0] ? __builtin_offsetof(struct mxc_file_event, dir) : __builtin_offsetof(struct mxc_file_event, path2);
+        if (bpf_ringbuf_output(&events, e, size, 0))
             count_loss(e->hdr.identity);
     }
     bpf_map_delete_elem(&pending_file, &key);

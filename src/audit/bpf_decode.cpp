@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "mxc/util/error.hpp"
@@ -189,10 +191,14 @@ std::optional<Event> decode_event(const void *data, size_t size) {
         return e;
     }
     case MXC_REC_FILE: {
-        if (size < sizeof(mxc_file_event))
+        // Cut after path or path2 when the rest is unused (see events.h).
+        if (size < offsetof(mxc_file_event, path2))
             return std::nullopt;
+        const auto *hdr = static_cast<const mxc_event_hdr *>(data);
+        if ((hdr->flags & MXC_F_DIR_SET) && size < sizeof(mxc_file_event))
+            return std::nullopt; // says it carries dir, and does not
         auto r = std::make_unique<mxc_file_event>();
-        std::memcpy(r.get(), data, sizeof(*r));
+        std::memcpy(r.get(), data, std::min(size, sizeof(*r)));
         decode_hdr(r->hdr, e);
         e.dirfd = r->dirfd;
         e.dirfd2 = r->dirfd2;

@@ -27,7 +27,7 @@ struct Options {
     std::string state_dir = "/var/lib/mxc/mxcd"; // host key, stream owners
     std::string run_dir = "/run/mxc/mxcd";      // registry (survives restarts, not reboots)
     std::string pin_dir = "/sys/fs/bpf/mxc";
-    uint32_t ring_bytes = 8u << 20;
+    uint32_t ring_bytes = 32u << 20;
     uint64_t checkpoint_records = 1000;
     int checkpoint_seconds = 60;
 };

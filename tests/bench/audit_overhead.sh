@@ -35,7 +35,7 @@ usage: audit_overhead.sh [options]        (root; Linux with BTF, bpffs, cgroup v
   --tp-n N             failed opens of the throughput run (default 1000000)
   --tp-runs N          throughput runs (default 2)
   --producers P        processes doing the failed opens in the throughput run (default 1)
-  --ring-bytes N       mxcd --ring-bytes for every mxcd start (default: mxcd's, 8 MiB)
+  --ring-bytes N       mxcd --ring-bytes for every mxcd start (default: mxcd's, 32 MiB)
   --perf               perf record mxcd during the (first) throughput run; print its hottest
                        functions
   --build-dir DIR      release build to use/make (default build-bench-audit in the tree)
@@ -441,7 +441,7 @@ if want sandbox || want host; then
 fi
 
 # =================================================================================================
-# Part 3: collector throughput. A fresh mxcd (fresh probes, default 8 MiB ring unless
+# Part 3: collector throughput. A fresh mxcd (fresh probes, default 32 MiB ring unless
 # --ring-bytes), one sandbox doing --tp-n failed opens as fast as it can.
 # =================================================================================================
 declare -a tp_rate=() tp_rec=() tp_lost=() tp_unacc=() tp_cpu=() tp_prod=() tp_e2e=() tp_lag=() tp_err=()
@@ -657,7 +657,7 @@ if want sandbox || want host; then
 fi
 
 if want throughput; then
-    echo "### Collector throughput: $tp_n failed opens in one audited sandbox ($producers producer(s)), ring ${ring_bytes:-8388608 (default)} bytes"
+    echo "### Collector throughput: $tp_n failed opens in one audited sandbox ($producers producer(s)), ring ${ring_bytes:-33554432 (default)} bytes"
     echo
     if ((${#tp_rate[@]})); then
         echo "| run | producer opens/s | recorded | lost (loss records) | unaccounted | events/s (recorded ÷ span of their times) | end-to-end events/s (first event → unregister written) | mxcd CPU s | events per mxcd CPU-s |"

@@ -146,7 +146,21 @@ TEST(AuditBpfDecode, RejectsMalformed) {
     mxc_file_event r{};
     fill_hdr(r.hdr, MXC_REC_FILE, MXC_KIND_FILE, MXC_OP_OPENAT);
     EXPECT_FALSE(decode_event(&r, sizeof(r.hdr) - 1));
-    EXPECT_FALSE(decode_event(&r, sizeof(r) - 1)); // header fits, body does not
+    // Records may end after path or path2 (the rest unused), not inside path.
+    EXPECT_FALSE(decode_event(&r, offsetof(mxc_file_event, path2) - 1));
+    std::strcpy(r.path, "/etc/passwd");
+    auto cut = decode_event(&r, offsetof(mxc_file_event, path2));
+    ASSERT_TRUE(cut);
+    EXPECT_EQ(cut->path, "/etc/passwd");
+    EXPECT_EQ(cut->path2, "");
+    EXPECT_EQ(cut->dir, "");
+    r.hdr.flags |= MXC_F_DIR_SET; // claims a dir it does not carry
+    EXPECT_FALSE(decode_event(&r, offsetof(mxc_file_event, dir)));
+    std::strcpy(r.dir, "/home/u");
+    auto full = decode_event(&r, sizeof(r));
+    ASSERT_TRUE(full);
+    EXPECT_EQ(full->dir, "/home/u");
+    r.hdr.flags &= ~MXC_F_DIR_SET;
     r.hdr.abi = MXC_ABI_VERSION + 1;
     EXPECT_FALSE(decode_event(&r, sizeof(r)));
     r.hdr.abi = MXC_ABI_VERSION;

@@ -83,7 +83,7 @@ std::string outcome_of(int64_t result);
 Record record_from_event(const Event &e, const std::string &identity, const std::string &sandbox);
 
 struct LoadOptions {
-    uint32_t ring_bytes = 8u << 20;  // power of two, multiple of the page size
+    uint32_t ring_bytes = 32u << 20; // power of two, multiple of the page size
     // Pin the state maps and the links under <pin_dir>/<build id>/ so that the
     // probes keep recording, and the ring keeps what they record, when this
     // process exits.  A later load() with the same build adopts them; other
