@@ -215,10 +215,20 @@ size_t utf8_len(std::string_view s, size_t i) {
     return 0;
 }
 
+bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 void put_string(std::string &out, std::string_view s) {
     size_t start = out.size();
     out += '"';
     for (size_t i = 0; i < s.size();) {
+        // Runs of bytes that need nothing go in at once.
+        size_t j = i;
+        while (j < s.size() && plain(static_cast<unsigned char>(s[j])))
+            ++j;
+        out.append(s.data() + i, j - i);
+        i = j;
+        if (i == s.size())
+            break;
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (c >= 0x80) {
             size_t n = utf8_len(s, i);
@@ -240,11 +250,11 @@ void put_string(std::string &out, std::string_view s) {
         case '\n': out += "\\n"; break;
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20)
-                out += fmt::format("\\u{:04x}", c);
-            else
-                out += static_cast<char>(c);
+        default: {
+            static constexpr char hexd[] = "0123456789abcdef";
+            char u[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+            out.append(u, 6);
+        }
         }
         ++i;
     }
@@ -293,8 +303,23 @@ public:
         buf_ += text;
         members_.push_back({k, at, buf_.size() - at});
     }
-    std::string finish() {
+    void sort() {
         std::sort(members_.begin(), members_.end(), [](const Member &a, const Member &b) { return a.key < b.key; });
+    }
+    // Adds a string member to a sorted writer, keeping it sorted.
+    void insert_sorted(std::string_view k, const std::string &v) {
+        size_t at = buf_.size();
+        put_string(buf_, v);
+        Member m{k, at, buf_.size() - at};
+        auto pos = std::lower_bound(members_.begin(), members_.end(), m,
+                                    [](const Member &a, const Member &b) { return a.key < b.key; });
+        members_.insert(pos, m);
+    }
+    std::string finish() {
+        sort();
+        return join();
+    }
+    std::string join() const {
         std::string out;
         out.reserve(buf_.size() + members_.size() * 16 + 2);
         out += '{';
@@ -314,8 +339,17 @@ private:
     std::vector<Member> members_;
 };
 
+void fill(Writer &w, const Record &r);
+
 std::string serialize(const Record &r, bool with_hash) {
     Writer w;
+    fill(w, r);
+    if (with_hash)
+        w.str("hash", r.hash);
+    return w.finish();
+}
+
+void fill(Writer &w, const Record &r) {
     if (r.extra.is_object())
         for (const auto &[k, v] : r.extra.items())
             if (!known(k))
@@ -346,9 +380,6 @@ std::string serialize(const Record &r, bool with_hash) {
     w.num("lost", r.lost);
     w.str("probe", r.probe);
     w.str("prev", r.prev);
-    if (with_hash)
-        w.str("hash", r.hash);
-    return w.finish();
 }
 
 } // namespace
@@ -356,6 +387,15 @@ std::string serialize(const Record &r, bool with_hash) {
 std::string canonical(const Record &r) { return serialize(r, false); }
 
 std::string to_line(const Record &r) { return serialize(r, true) + '\n'; }
+
+std::string seal_line(Record &r, const std::function<std::string(std::string_view)> &hash_of) {
+    Writer w;
+    fill(w, r);
+    w.sort();
+    r.hash = hash_of(w.join());
+    w.insert_sorted("hash", r.hash);
+    return w.join() + '\n';
+}
 
 Record parse_line(std::string_view line) {
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
@@ -392,9 +432,12 @@ int nibble(char c) {
     return -1; // upper case is not canonical: a hash is written lower case
 }
 
+// OpenSSL 3 looks the digest up on every EVP_sha256() init (locks and
+// all): fetch it once, and keep one context per thread.
 std::string sha256(std::initializer_list<std::string_view> parts) {
-    std::unique_ptr<EVP_MD_CTX, MdFree> ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    static EVP_MD *md256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local std::unique_ptr<EVP_MD_CTX, MdFree> ctx(EVP_MD_CTX_new());
+    if (!md256 || !ctx || EVP_DigestInit_ex(ctx.get(), md256, nullptr) != 1)
         throw Error("SHA-256: init failed");
     for (auto p : parts)
         if (EVP_DigestUpdate(ctx.get(), p.data(), p.size()) != 1)

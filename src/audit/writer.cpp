@@ -178,9 +178,9 @@ Record StreamWriter::seal(Record r, std::string *line) {
         r.identity = opts_.identity;
     r.prev = hash_;
     r.hash.clear();
-    r.hash = chain_hash(r.prev, canonical(r));
+    std::string sealed = seal_line(r, [&](std::string_view canon) { return chain_hash(r.prev, canon); });
     if (line)
-        *line = to_line(r);
+        *line = std::move(sealed);
     seq_ = r.seq;
     hash_ = r.hash;
     return r;

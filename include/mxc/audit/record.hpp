@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +70,8 @@ std::string canonical(const nlohmann::json &j);
 std::string canonical(const Record &r);
 // One line as written to a segment, with the trailing '\n'.
 std::string to_line(const Record &r);
+// Sets r.hash = hash_of(canonical(r)) and returns to_line(r), serialising once.
+std::string seal_line(Record &r, const std::function<std::string(std::string_view canonical)> &hash_of);
 // Parses one line (without or with '\n').  Throws mxc::Error on bad JSON.
 Record parse_line(std::string_view line);
 
