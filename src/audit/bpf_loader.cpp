@@ -21,7 +21,9 @@
 #include <cstdio>
 #include <exception>
 #include <mutex>
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 #include <openssl/sha.h>
 
@@ -245,6 +247,7 @@ struct BpfProbes::Impl {
     int64_t rt_offset = 0;
     uint64_t undecodable = 0;
     bool adopted = false;
+    std::string pins; // <pin_dir>/<build id>, or ""
 
     static int on_sample(void *ctx, void *data, size_t size) {
         auto *self = static_cast<Impl *>(ctx);
@@ -297,7 +300,8 @@ std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
         for (const auto &[map, name] : pinned)
             if (int err = bpf_map__set_pin_path(map, (pins + "/" + name).c_str()))
                 throw Error(-err, fmt::format("audit: pin path for map {}", name));
-        impl->adopted = path_exists(pins + "/link_sys_enter");
+        impl->adopted = path_exists(pins + "/link_sched_process_exec");
+        impl->pins = pins;
     }
 
     if (int err = mxc_bpf__load(skel))
@@ -319,6 +323,9 @@ std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
     std::string failed;
     for (const auto &h : hooks) {
         std::string pin = pins.empty() ? "" : pins + "/link_" + std::string(std::strchr(h.name, '/') + 1);
+        bool syscall_hook = h.link == &skel->links.mxc_sys_enter || h.link == &skel->links.mxc_sys_exit;
+        if (syscall_hook && !opts.syscall_probes && !(impl->adopted && path_exists(pin)))
+            continue; // attached by syscall_probes(true) when a cgroup is watched
         if (impl->adopted && path_exists(pin)) {
             // Still attached from an earlier mxcd: keep it, attach nothing new.
             impl->hooks.emplace_back(h.name);
@@ -437,6 +444,40 @@ std::map<uint32_t, uint64_t> BpfProbes::losses() {
 }
 
 bool BpfProbes::adopted() const noexcept { return impl_->adopted; }
+
+void BpfProbes::syscall_probes(bool on) {
+    auto *skel = impl_->skel.get();
+    const std::tuple<const char *, bpf_program *, bpf_link **> sys[] = {
+        {"tp_btf/sys_enter", skel->progs.mxc_sys_enter, &skel->links.mxc_sys_enter},
+        {"tp_btf/sys_exit", skel->progs.mxc_sys_exit, &skel->links.mxc_sys_exit},
+    };
+    for (const auto &[name, prog, link] : sys) {
+        std::string pin = impl_->pins.empty() ? "" : impl_->pins + "/link_" + std::string(std::strchr(name, '/') + 1);
+        auto &hooks = impl_->hooks;
+        bool attached = std::find(hooks.begin(), hooks.end(), name) != hooks.end();
+        if (on && !attached) {
+            bpf_link *l = bpf_program__attach(prog);
+            if (!l)
+                throw_errno("audit: attach {}", name);
+            *link = l;
+            if (!pin.empty())
+                if (int err = bpf_link__pin(l, pin.c_str()))
+                    throw Error(-err, fmt::format("audit: pin {}", pin));
+            hooks.emplace_back(name);
+        } else if (!on && attached) {
+            // The pin (and our link, if we made it) hold the attachment.
+            if (*link) {
+                if (!pin.empty())
+                    bpf_link__unpin(*link);
+                bpf_link__destroy(*link);
+                *link = nullptr;
+            } else if (!pin.empty()) {
+                ::unlink(pin.c_str());
+            }
+            hooks.erase(std::find(hooks.begin(), hooks.end(), name));
+        }
+    }
+}
 
 std::vector<uint64_t> BpfProbes::kernel_watched() {
     std::vector<uint64_t> out;

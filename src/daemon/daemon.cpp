@@ -87,6 +87,7 @@ Daemon::Daemon(Options o) : o_(std::move(o)) {
     audit::LoadOptions lo;
     lo.ring_bytes = o_.ring_bytes;
     lo.pin_dir = o_.pin_dir;
+    lo.syscall_probes = false; // on while a sandbox is watched (update_syscall_probes)
     probes_ = audit::BpfProbes::load(lo);
     log::info("mxcd: probes {} (build {}), hooks: {}", probes_->adopted() ? "adopted from " + o_.pin_dir : "loaded",
               audit::BpfProbes::build_id(), fmt::join(probes_->active_hooks(), ", "));
@@ -141,8 +142,13 @@ void Daemon::load_registry() {
     for (uint64_t cg : probes_->kernel_watched())
         if (!keep.count(cg))
             probes_->unwatch(cg);
+    update_syscall_probes();
     save_registry();
 }
+
+// The syscall tracepoints slow down every syscall on the host: attached only
+// while a sandbox is watched.
+void Daemon::update_syscall_probes() { probes_->syscall_probes(!sandboxes_.empty()); }
 
 void Daemon::save_registry() {
     json reg = {{"identities", json::object()}, {"sandboxes", json::object()}};
@@ -324,6 +330,7 @@ json Daemon::do_register(const Conn &c, const json &req) {
     if (by_cgroup_.count(cgid))
         throw Error(EEXIST, fmt::format("cgroup {} is already registered (sandbox {})", dir, by_cgroup_[cgid]));
     Ident &id = ident(name, c.peer.uid);
+    probes_->syscall_probes(true); // before the sandbox can run
     probes_->watch(cgid, id.index);
     Sandbox s{sid, name, dir, cgid, c.peer.uid, {}};
     by_cgroup_[cgid] = sid;
@@ -353,6 +360,7 @@ json Daemon::do_unregister(const Conn &c, const json &req) {
     s.counts = sandboxes_[s.id].counts;
     by_cgroup_.erase(s.cgroup_id);
     sandboxes_.erase(s.id);
+    update_syscall_probes();
     save_registry();
     audit::Record r;
     r.kind = "policy";

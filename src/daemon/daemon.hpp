@@ -62,6 +62,7 @@ private:
     };
 
     void load_registry();
+    void update_syscall_probes();
     void save_registry();
     Ident &ident(const std::string &name, uid_t owner);
     audit::StreamWriter &writer(const std::string &name);

@@ -836,4 +836,37 @@ TEST_F(AuditTest, StateDirFromEnvIsHidden)
 }
 
 }  // namespace
+// The syscall tracepoints slow every syscall of the host: mxcd attaches them
+// only while it watches a sandbox.
+TEST_F(AuditTest, SyscallProbesAttachedOnlyWhileASandboxIsWatched)
+{
+    REQUIRE_MXCD();
+    ASSERT_NO_FATAL_FAILURE(start_mxcd());
+    ASSERT_NO_FATAL_FAILURE(make_identity("idle"));
+    auto hooks = [&] {
+        Json st = Json::parse(run_status().out, nullptr, false);
+        return st.is_object() ? st.value("hooks", Json::array()).dump() : std::string("no status");
+    };
+    EXPECT_EQ(hooks().find("sys_enter"), std::string::npos) << "idle mxcd: " << hooks();
+    std::string name = new_id("au");
+    const std::string w = ws().string();
+    Child run(mxc_argv(run_args(name, ws(), {"--identity", "idle"},
+                                {"/bin/sh", "-c", "touch " + w + "/started; i=0; while [ ! -e go ] && [ $i -lt 400 ]; "
+                                                  "do sleep 0.05; i=$((i+1)); done"})),
+              mxc_env());
+    ASSERT_TRUE(wait_for([&] { return fs::exists(ws() / "started") || run.exited(); }, 20s));
+    std::string busy = hooks();
+    put(ws() / "go", "");
+    RunResult r = run.wait(30s);
+    ASSERT_EQ(r.status, 0) << r.describe();
+    EXPECT_NE(busy.find("tp_btf/sys_enter"), std::string::npos) << "while the sandbox runs: " << busy;
+    EXPECT_NE(busy.find("tp_btf/sys_exit"), std::string::npos) << "while the sandbox runs: " << busy;
+    EXPECT_EQ(hooks().find("sys_enter"), std::string::npos) << "after it ended: " << hooks();
+    // And the sandbox's file actions were recorded meanwhile.
+    bool started = false;
+    for (const auto &x : actions(mxcd_audit(), "idle", name))
+        started = started || (x.kind == "file" && x.path == w + "/started");
+    EXPECT_TRUE(started) << "the touch of " << w << "/started is in the stream";
+}
+
 }  // namespace mxc::testing

@@ -90,6 +90,11 @@ struct LoadOptions {
     // builds' pins under pin_dir are removed once this one is attached.
     // Empty: nothing pinned, the probes die with this object.
     std::string pin_dir;
+    // Attach the syscall tracepoints now.  Enabled, they send every syscall of
+    // the host through the kernel's slow path (about +20 % on a syscall-bound
+    // loop here), watched or not: a collector turns them on while it watches
+    // a cgroup (syscall_probes) and off when it watches none.
+    bool syscall_probes = true;
 };
 
 class BpfProbes {
@@ -125,6 +130,9 @@ public:
 
     static uint32_t max_identities() noexcept;
 
+    // Attaches (pinned, when pinning) or detaches the sys_enter/sys_exit
+    // probes; exec/fork/exit stay.  Idempotent.
+    void syscall_probes(bool on);
     // Whether load() found and adopted pinned probes of this build.
     bool adopted() const noexcept;
     // The cgroup ids the kernel's filter map holds (adopted pins may hold
