@@ -16,6 +16,7 @@ struct Context {
     std::string log_format = "text";
     bool debug = false;
     bool systemd_cgroup = false;
+    std::string audit_identity;
     std::string rootless = "auto";
     int exit_code = 0;
     bool agent_mode = false;  // `run ... -- CMD`

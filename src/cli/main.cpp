@@ -28,6 +28,7 @@ runtime::Global Context::global() const {
     g.rootless = runtime::resolve_rootless(rootless);
     g.root = root.empty() ? runtime::default_root() : root;
     g.systemd_cgroup = systemd_cgroup;
+    g.audit_identity = audit_identity;
     return g;
 }
 
@@ -45,7 +46,8 @@ void run_command(Context &ctx, const std::function<int()> &fn) {
 namespace {
 
 // The global options that take a value (mxc [GLOBAL...] COMMAND ...).
-const std::set<std::string> kGlobalWithValue = {"--root", "--log", "--log-format", "--rootless", "--criu"};
+const std::set<std::string> kGlobalWithValue = {"--root", "--log", "--log-format", "--rootless", "--criu",
+                                                "--audit-identity"};
 
 // Index in argv of the command (the first word that is not a global option
 // or its value); argc when there is none.  Only that word names the command:
@@ -73,7 +75,7 @@ std::vector<std::string> exec_args_with_separator(int argc, char **argv) {
     static const std::set<std::string> with_value = {
         "-p", "--process", "--pid-file", "--console-socket", "-e", "--env", "--cwd", "-u", "--user",
         "-g", "--additional-gids", "-c", "--cap", "--preserve-fds", "--apparmor", "--process-label",
-        "--root", "--log", "--log-format", "--rootless", "--criu"};
+        "--root", "--log", "--log-format", "--rootless", "--criu", "--audit-identity"};
     std::vector<std::string> out(argv + 1, argv + argc);
     int at = command_at(argc, argv);
     if (at >= argc || std::string_view(argv[at]) != "exec") {
@@ -127,6 +129,10 @@ int main(int argc, char **argv) {
     app.add_option("--log-format", ctx.log_format, "Log format")->check(CLI::IsMember({"text", "json"}));
     app.add_flag("--debug", ctx.debug, "Log debug messages");
     app.add_flag("--systemd-cgroup", ctx.systemd_cgroup, "Ask for systemd cgroup management (not supported: refused with a reason)");
+    app.add_option("--audit-identity", ctx.audit_identity,
+                   "Audit every bundle without an org.mxc.identity annotation under this identity (through mxcd; "
+                   "create fails closed without it)")
+        ->envname("MXC_AUDIT_IDENTITY");
     app.add_option("--rootless", ctx.rootless, "Rootless mode: auto, true or false")
         ->check(CLI::IsMember({"auto", "true", "false"}));
     app.add_option("--criu", "Accepted for runc compatibility; checkpointing is not supported");

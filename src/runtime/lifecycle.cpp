@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "mxc/cgroup/cgroup.hpp"
+#include "mxc/identity/identity.hpp"
 #include "mxc/ipc/ipc.hpp"
 #include "mxc/runtime/runtime.hpp"
 #include "mxc/runtime/wait.hpp"
@@ -206,6 +207,12 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     // chosen its audit backend already.
     if (auto it = spec.annotations.find(kIdentityAnnotation); !o.spec && it != spec.annotations.end())
         audit_identity = it->second;
+    else if (!o.spec && audit_identity.empty())
+        audit_identity = g.audit_identity;
+    if (!audit_identity.empty() && !identity::valid_name(audit_identity))
+        throw_error("config.json: .annotations[\"{}\"] (or --audit-identity): \"{}\" is not an identity name "
+                    "([a-z0-9][a-z0-9_.-]{{0,62}})",
+                    kIdentityAnnotation, audit_identity);
     if (!spec.process)
         throw_error("config.json: .process: required by create");
     if (!spec.root)

@@ -19,6 +19,9 @@ struct Global {
     std::string root;           // state directory root (--root)
     bool rootless = false;      // resolved from --rootless auto|true|false
     bool systemd_cgroup = false;
+    // --audit-identity / $MXC_AUDIT_IDENTITY: bundles without the
+    // org.mxc.identity annotation are audited under this identity.
+    std::string audit_identity;
 };
 
 // Default --root: /run/mxc as root, $XDG_RUNTIME_DIR/mxc otherwise.
