@@ -14,8 +14,11 @@
 #include "mxc/util/error.hpp"
 
 #include "events.h"
+#include "net_names.hpp"
 
 namespace mxc::audit {
+
+using detail::proto_name;
 
 static_assert(static_cast<int>(Op::connect) == MXC_OP_CONNECT, "Op mirrors enum mxc_op");
 static_assert(static_cast<int>(Op::fchownat) == MXC_OP_FCHOWNAT, "Op mirrors enum mxc_op");
@@ -106,33 +109,6 @@ void decode_hdr(const mxc_event_hdr &h, Event &e) {
     e.path_truncated = h.flags & (MXC_F_PATH_TRUNC | MXC_F_PATH2_TRUNC);
     e.args_truncated = h.flags & MXC_F_ARGS_TRUNC;
     e.path_fault = h.flags & MXC_F_PATH_FAULT;
-}
-
-const char *proto_name(int family, int type, int protocol) {
-    if (family == AF_UNIX) {
-        switch (type) {
-        case SOCK_STREAM: return "unix-stream";
-        case SOCK_DGRAM: return "unix-dgram";
-        case SOCK_SEQPACKET: return "unix-seqpacket";
-        default: return "unix";
-        }
-    }
-    switch (protocol) {
-    case IPPROTO_TCP: return "tcp";
-    case IPPROTO_UDP: return "udp";
-    case IPPROTO_ICMP: return "icmp";
-    case IPPROTO_ICMPV6: return "icmpv6";
-    case IPPROTO_SCTP: return "sctp";
-    case IPPROTO_UDPLITE: return "udplite";
-    default: break;
-    }
-    if (type == SOCK_RAW)
-        return "raw";
-    if (type == SOCK_STREAM)
-        return "tcp";
-    if (type == SOCK_DGRAM)
-        return "udp";
-    return "";
 }
 
 // The raw sockaddr as the task passed it (or as synthesized from the socket).

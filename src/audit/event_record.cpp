@@ -12,7 +12,11 @@
 
 #include <fmt/format.h>
 
+#include "net_names.hpp"
+
 namespace mxc::audit {
+
+using detail::family_name;
 
 namespace {
 
@@ -42,17 +46,6 @@ std::string absolute_path(const Event &e, const std::string &path, int dirfd) {
     if (path == ".")
         return base;
     return base == "/" ? "/" + path : base + "/" + path;
-}
-
-const char *family_name(int family) {
-    switch (family) {
-    case AF_INET: return "inet";
-    case AF_INET6: return "inet6";
-    case AF_UNIX: return "unix";
-    case AF_NETLINK: return "netlink";
-    case AF_PACKET: return "packet";
-    default: return "";
-    }
 }
 
 } // namespace

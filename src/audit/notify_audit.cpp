@@ -1,6 +1,7 @@
 // The rootless audit fallback: seccomp user notifications -> audit records.
 // Every notification is answered with SECCOMP_USER_NOTIF_FLAG_CONTINUE; the
 // supervisor only reads what the task asked for (seccomp_unotify(2)).
+#include "net_names.hpp"
 #include "mxc/audit/notify.hpp"
 
 #include <arpa/inet.h>
@@ -27,6 +28,9 @@
 #include "mxc/util/log.hpp"
 
 namespace mxc::audit {
+
+using detail::family_name;
+using detail::proto_name;
 
 namespace {
 
@@ -329,41 +333,6 @@ Status read_status(pid_t pid) {
         pos = end + 1;
     }
     return st;
-}
-
-const char *family_name(int family) {
-    switch (family) {
-    case AF_INET: return "inet";
-    case AF_INET6: return "inet6";
-    case AF_UNIX: return "unix";
-    case AF_NETLINK: return "netlink";
-    case AF_PACKET: return "packet";
-    default: return "";
-    }
-}
-
-// The same names as the eBPF collector gives.
-const char *proto_name(int family, int type, int protocol) {
-    if (family == AF_UNIX) {
-        switch (type) {
-        case SOCK_STREAM: return "unix-stream";
-        case SOCK_DGRAM: return "unix-dgram";
-        case SOCK_SEQPACKET: return "unix-seqpacket";
-        default: return "unix";
-        }
-    }
-    switch (protocol) {
-    case IPPROTO_TCP: return "tcp";
-    case IPPROTO_UDP: return "udp";
-    case IPPROTO_ICMP: return "icmp";
-    case IPPROTO_ICMPV6: return "icmpv6";
-    case IPPROTO_SCTP: return "sctp";
-    case IPPROTO_UDPLITE: return "udplite";
-    default: break;
-    }
-    if (type == SOCK_RAW)
-        return "raw";
-    return "";
 }
 
 // The socket's protocol, from a copy of the task's fd (pidfd_getfd needs the
