@@ -148,6 +148,19 @@ Json probe_json(const std::string& out)
     return Json();
 }
 
+std::vector<std::string> environment(std::map<std::string, std::string> base,
+                                     const std::vector<std::string>& overrides)
+{
+    for (const auto& kv : overrides) {
+        auto eq = kv.find('=');
+        base[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    }
+    std::vector<std::string> env;
+    for (const auto& [k, v] : base)
+        env.push_back(k + "=" + v);
+    return env;
+}
+
 bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds timeout)
 {
     auto deadline = std::chrono::steady_clock::now() + timeout;

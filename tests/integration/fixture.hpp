@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -73,6 +74,11 @@ RunResult run_mxc(const fs::path& root, const std::vector<std::string>& args,
 // Parses the probe's JSON output (the whole text, or else its last line that
 // looks like an object).  Records a failure and returns null when neither parses.
 Json probe_json(const std::string& out);
+
+// An environment block: base, with each "K=V" (or "K", empty) of overrides
+// replacing or adding to it.
+std::vector<std::string> environment(std::map<std::string, std::string> base,
+                                     const std::vector<std::string>& overrides);
 
 // Polls `cond` every few milliseconds until it holds or `timeout` passes.
 bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s);

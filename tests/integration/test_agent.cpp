@@ -192,14 +192,7 @@ protected:
             {"MXC_STATE_DIR", state_dir().string()},
             {"MXC_PROFILE_PATH", profiles().string()},
         };
-        for (const auto &kv : extra) {
-            auto eq = kv.find('=');
-            m[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-        }
-        std::vector<std::string> env;
-        for (const auto &[k, v] : m)
-            env.push_back(k + "=" + v);
-        return env;
+        return environment(std::move(m), extra);
     }
 
     // `mxc --root ROOT args...` with mxc_env(extra).

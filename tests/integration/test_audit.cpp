@@ -108,6 +108,11 @@ protected:
         for (const char *d : {"ws", "home", "state", "profiles", "sock", "mxcd/audit", "mxcd/state", "mxcd/run"})
             fs::create_directories(base_ / d);
         socket_ = base_ / "sock" / "mxcd.sock";
+        // The sandbox's /tmp is private: a build tree under /tmp (a CI clone)
+        // is not visible inside, so the workload runs from a copy in here.
+        fs::create_directories(base_ / "bin");
+        fs::copy_file(workload_, base_ / "bin" / "mxc-workload", fs::copy_options::overwrite_existing);
+        workload_ = (base_ / "bin" / "mxc-workload").string();
     }
 
     void TearDown() override
@@ -213,14 +218,7 @@ protected:
             {"MXC_PROFILE_PATH", (base_ / "profiles").string()},
             {"MXC_MXCD_SOCKET", socket_.string()},
         };
-        for (const auto &kv : extra) {
-            auto eq = kv.find('=');
-            m[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-        }
-        std::vector<std::string> env;
-        for (const auto &[k, v] : m)
-            env.push_back(k + "=" + v);
-        return env;
+        return environment(std::move(m), extra);
     }
     std::vector<std::string> mxc_argv(const std::vector<std::string> &args) const
     {
