@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "mxc/cgroup/cgroup.hpp"
@@ -25,6 +26,9 @@ using nlohmann::json;
 namespace {
 
 constexpr const char *kHostKey = "host";
+// Per ordinary user, of the kernel filter's 1024 cgroups and 4096 identities.
+constexpr long kMaxSandboxesPerUser = 256;
+constexpr long kMaxIdentitiesPerUser = 256;
 
 json error_reply(const std::string &msg, int err = EPERM) { return {{"ok", false}, {"error", msg}, {"errno", err}}; }
 
@@ -327,6 +331,17 @@ json Daemon::do_register(const Conn &c, const json &req) {
         throw Error(EPERM, fmt::format("identity \"{}\" belongs to uid {}", name, it->second.owner));
     if (sandboxes_.count(sid))
         throw Error(EEXIST, fmt::format("sandbox \"{}\" is already registered", sid));
+    // The kernel's tables are shared: one user may not fill them for all.
+    if (c.peer.uid != 0) {
+        auto mine = std::count_if(sandboxes_.begin(), sandboxes_.end(),
+                                  [&](const auto &kv) { return kv.second.owner == c.peer.uid; });
+        if (mine >= kMaxSandboxesPerUser)
+            throw Error(EUSERS, fmt::format("uid {} has {} audited sandboxes already (the limit)", c.peer.uid, mine));
+        auto idents = std::count_if(idents_.begin(), idents_.end(),
+                                    [&](const auto &kv) { return kv.second.owner == c.peer.uid; });
+        if (!idents_.count(name) && idents >= kMaxIdentitiesPerUser)
+            throw Error(EUSERS, fmt::format("uid {} has {} audited identities already (the limit)", c.peer.uid, idents));
+    }
     if (by_cgroup_.count(cgid))
         throw Error(EEXIST, fmt::format("cgroup {} is already registered (sandbox {})", dir, by_cgroup_[cgid]));
     Ident &id = ident(name, c.peer.uid);
@@ -562,9 +577,10 @@ void Daemon::serve_client(int fd) {
         if (!req)
             return;
         json resp = handle(c, *req);
-        try {
-            c.ch.write(resp);
-        } catch (const Error &) {
+        // One thread serves everyone: a client that does not read its
+        // answers is dropped, not waited for.
+        if (!c.ch.try_write(resp)) {
+            log::warn("mxcd: client uid {} does not read its answers; disconnected", c.peer.uid);
             conns_.erase(fd);
             return;
         }

@@ -138,6 +138,15 @@ void Channel::write(const nlohmann::json &msg) {
     }
 }
 
+bool Channel::try_write(const nlohmann::json &msg) {
+    std::string line = msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    ssize_t n;
+    do
+        n = ::send(fd_.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    return n == static_cast<ssize_t>(line.size());
+}
+
 std::optional<Client> Client::connect(const std::string &path) {
     UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!s)

@@ -42,6 +42,9 @@ public:
     // line is there yet.  Sets *eof at end of stream.
     std::optional<nlohmann::json> read_ready(bool *eof);
     void write(const nlohmann::json &msg);
+    // Without waiting: false when the peer's buffer is full (a server drops
+    // such a peer rather than stall for it).
+    bool try_write(const nlohmann::json &msg);
 
 private:
     UniqueFd fd_;
