@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <climits>
+#include <cstdint>
 #include <memory>
 
 #include <fmt/format.h>
@@ -480,11 +482,26 @@ std::string format_time(int64_t ns) {
         frac += 1'000'000'000;
         --sec;
     }
-    time_t t = static_cast<time_t>(sec);
-    struct tm tm {};
-    ::gmtime_r(&t, &tm);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    // The collector formats many times within one second: the date and time
+    // of day are made once per second and thread.
+    thread_local int64_t cached_sec = INT64_MIN;
+    thread_local char prefix[32];
+    if (sec != cached_sec) {
+        time_t t = static_cast<time_t>(sec);
+        struct tm tm {};
+        ::gmtime_r(&t, &tm);
+        auto end = fmt::format_to_n(prefix, sizeof prefix - 1, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.", tm.tm_year + 1900,
+                                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        *end.out = '\0';
+        cached_sec = sec;
+    }
+    std::string out(prefix);
+    char digits[10];
+    for (int i = 8; i >= 0; --i, frac /= 10)
+        digits[i] = static_cast<char>('0' + frac % 10);
+    digits[9] = 'Z';
+    out.append(digits, 10);
+    return out;
 }
 
 int64_t parse_time(std::string_view text) {

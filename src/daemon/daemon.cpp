@@ -239,13 +239,15 @@ void Daemon::flush() {
         std::vector<audit::Record> batch;
         batch.swap(id.pending);
         std::vector<std::string> lines;
+        bool live = std::any_of(conns_.begin(), conns_.end(), [](const auto &kv) { return kv.second.subscriber; });
         try {
-            writer(name).append_batch(std::move(batch), &lines);
+            writer(name).append_batch(std::move(batch), live ? &lines : nullptr);
         } catch (const Error &e) {
             log::error("mxcd: stream {}: {}", name, e.what());
             continue;
         }
-        publish(name, lines);
+        if (live)
+            publish(name, lines);
     }
 }
 
