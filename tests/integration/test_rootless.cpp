@@ -3,8 +3,10 @@
 // with the config `mxc spec --rootless` writes.  Setting the user up needs
 // root; the containers themselves run with the user's credentials only.
 #include "fixture.hpp"
+#include "mxc/util/fd.hpp"
 
 #include <grp.h>
+#include <signal.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -572,5 +574,74 @@ TEST_F(Rootless, AgentSandboxRefusesWhenLimitsAreRequiredButUnenforceable)
                                        prof.string(), "--workspace", home_.string(), "--", "/bin/true"});
     EXPECT_NE(r.status, 0) << r.describe();
     EXPECT_NE(r.err.find("requires its limits"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(uroot_ / id)) << "state left behind";
+}
+
+// With mxcd: an ordinary user's sandbox gets a cgroup below the sub-tree mxcd
+// delegates (/mxc/user-<uid>), its limits, and the eBPF audit.
+TEST_F(Rootless, AgentSandboxGetsLimitsAndAuditThroughMxcd)
+{
+    const char* mxcd = std::getenv("MXCD_BIN");
+    if (!mxcd || !*mxcd)
+        GTEST_SKIP() << "MXCD_BIN is not set: mxcd is built only with the eBPF probes";
+    // mxcd's own corner, readable where the user must reach it (the socket).
+    fs::path d = tmp() / "mxcd";
+    for (const char* sub : {"sock", "audit", "state", "run"})
+        fs::create_directories(d / sub);
+    fs::permissions(d, fs::perms(0755));
+    fs::permissions(d / "sock", fs::perms(0755));
+    const std::string sock = (d / "sock" / "mxcd.sock").string();
+    const std::string pins = "/sys/fs/bpf/mxc-rl-" + std::to_string(getpid());
+    RunResult started = run_program({mxcd, "--daemon", "--pid-file", (d / "pid").string(), "--socket", sock,
+                                     "--audit-dir", (d / "audit").string(), "--state-dir", (d / "state").string(),
+                                     "--run-dir", (d / "run").string(), "--pin-dir", pins},
+                                    "", 60s);
+    ASSERT_EQ(started.status, 0) << started.describe();
+    mxc::ScopeExit stop([&] {
+        pid_t pid = std::atoi(read_file(d / "pid").c_str());
+        if (pid > 0) {
+            kill(pid, SIGTERM);
+            wait_for([&] { return kill(pid, 0) != 0; }, 10s);
+        }
+        run_program({mxcd, "--unload", "--pin-dir", pins}, "", 30s);
+    });
+
+    fs::path ws = home_ / "ws-mxcd";
+    fs::create_directories(ws);
+    chown_tree(home_, uid_, gid_);
+    RunAs who = who_;
+    who.env.push_back("MXC_PROFILE_PATH=" + source_profiles());
+    who.env.push_back("MXC_STATE_DIR=" + (home_ / "state").string());
+    who.env.push_back("MXC_MXCD_SOCKET=" + sock);
+    std::string id = user_id("agent-mxcd");
+    RunResult r = run_program_as(who, {bin_, "--root", uroot_.string(), "run", "--name", id, "--memory", "64M",
+                                       "--pids", "50", "--workspace", ws.string(), "--", "/bin/sh", "-c",
+                                       "grep '^0::' /proc/self/cgroup; touch made-by-agent; cd /sys/fs/cgroup; "
+                                       "cat memory/mxc/user-" + std::to_string(uid_) + "/" + id +
+                                           "/memory.limit_in_bytes pids/mxc/user-" + std::to_string(uid_) + "/" + id +
+                                           "/pids.max"},
+                                 "", 60s);
+    ASSERT_EQ(r.status, 0) << r.describe();
+    EXPECT_EQ(r.err.find("running without resource limits"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("audit: bpf via mxcd"), std::string::npos) << r.err;
+    // The cgroup namespace shows the sandbox's own cgroup as its root; its
+    // limits are in the v1 controllers below the delegated sub-tree.
+    EXPECT_NE(r.out.find("0::/"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("67108864\n50\n"), std::string::npos) << r.describe();
+    // The stream (written by mxcd as root, readable by the user's group) has
+    // the agent's file action, attributed to this sandbox.
+    std::string stream;
+    for (const auto& seg : fs::directory_iterator(d / "audit"))
+        for (const auto& f : fs::directory_iterator(seg.path()))
+            if (f.path().extension() == ".jsonl")
+                stream += read_file(f.path());
+    EXPECT_NE(stream.find((ws / "made-by-agent").string()), std::string::npos) << "no record of the touch";
+    EXPECT_NE(stream.find("\"sandbox\":\"" + id + "\""), std::string::npos);
+    // The delegated sub-tree belongs to the user; the sandbox's cgroup is gone.
+    struct stat st {};
+    ASSERT_EQ(stat(("/sys/fs/cgroup/unified/mxc/user-" + std::to_string(uid_)).c_str(), &st), 0)
+        << "mxcd delegated /mxc/user-" << uid_;
+    EXPECT_EQ(st.st_uid, uid_);
+    EXPECT_FALSE(fs::exists("/sys/fs/cgroup/unified/mxc/user-" + std::to_string(uid_) + "/" + id));
     EXPECT_FALSE(fs::exists(uroot_ / id)) << "state left behind";
 }
