@@ -84,9 +84,34 @@ void add_audit_commands(CLI::App &app, Context &ctx) {
         c->add_flag("-f,--follow", *follow, "Keep printing records as they are written");
         c->add_option("-n,--lines", *n, "How many of the last records (default 20)");
         c->add_flag("--json", a->json, "JSON lines instead of one human line per event");
-        c->callback([&ctx, a, follow, n] {
+        auto live = std::make_shared<bool>(false);
+        c->add_flag("--live", *live,
+                    "Follow mxcd's live feed instead of the files (as written; a user sees the identities they "
+                    "registered); implies -f");
+        c->callback([&ctx, a, follow, n, live] {
             run_command(ctx, [&] {
                 auto f = to_filter(*a);
+                if (*live) {
+                    auto client = ipc::Client::connect();
+                    if (!client)
+                        throw_error("--live: mxcd is not running (nothing answers on {})", ipc::default_socket());
+                    nlohmann::json req = {{"op", "subscribe"}};
+                    if (f.identity)
+                        req["identity"] = *f.identity;
+                    if (f.sandbox)
+                        req["sandbox"] = *f.sandbox;
+                    if (!f.kinds.empty())
+                        req["kinds"] = f.kinds;
+                    client->call(req);
+                    std::fflush(stdout);
+                    while (auto msg = client->channel().read()) {
+                        audit::Record r = audit::from_json(*msg);
+                        if (audit::matches(r, f))
+                            print_record(r, a->json);
+                        std::fflush(stdout);
+                    }
+                    throw_error("--live: mxcd closed the feed");
+                }
                 for (const auto &r : audit::tail(base_of(*a), f, *n))
                     print_record(r, a->json);
                 std::fflush(stdout);

@@ -419,7 +419,8 @@ json Daemon::do_status(const Conn &c) {
     return {{"ok", true},           {"backend", "bpf"},        {"hooks", probes_->active_hooks()},
             {"probes", audit::BpfProbes::build_id()},          {"adopted", probes_->adopted()},
             {"events", events_},    {"undecodable", probes_->undecodable()},
-            {"audit_dir", o_.audit_dir}, {"sandboxes", sbs},   {"lost", losses}};
+            {"audit_dir", o_.audit_dir}, {"sandboxes", sbs},   {"lost", losses},
+            {"subscribers", std::count_if(conns_.begin(), conns_.end(), [](const auto &kv) { return kv.second.subscriber; })}};
 }
 
 // ---- cgroups for rootless users -----------------------------------------------

@@ -899,4 +899,41 @@ TEST_F(AuditTest, GlobalAuditIdentityRegistersBundlesWithoutAnnotation)
     EXPECT_NE(mxc({"state", bad}).status, 0) << "no container " << bad << " after a refused create";
 }
 
+// `mxc audit tail --live` follows mxcd's feed: records arrive as written,
+// filtered to the identity asked for.
+TEST_F(AuditTest, LiveFeedDeliversRecordsAsWritten)
+{
+    REQUIRE_MXCD();
+    ASSERT_NO_FATAL_FAILURE(start_mxcd());
+    ASSERT_NO_FATAL_FAILURE(make_identity("live"));
+    ASSERT_NO_FATAL_FAILURE(make_identity("other"));
+    Child feed(mxc_argv({"audit", "tail", "--live", "--json", "--identity", "live"}), mxc_env());
+    auto subscribers = [&] {
+        Json st = Json::parse(run_status().out, nullptr, false);
+        return st.is_object() ? st.value("subscribers", 0) : 0;
+    };
+    ASSERT_TRUE(wait_for([&] { return subscribers() >= 1 || feed.exited(); }, 20s))
+        << "the feed did not subscribe: " << feed.err();
+    const std::string w = ws().string();
+    std::string mine = new_id("au"), theirs = new_id("au");
+    RunResult a = mxc(run_args(theirs, ws(), {"--identity", "other"}, {"/bin/sh", "-c", "touch " + w + "/other-mark"}));
+    RunResult b = mxc(run_args(mine, ws(), {"--identity", "live"}, {"/bin/sh", "-c", "touch " + w + "/live-mark"}));
+    ASSERT_EQ(a.status, 0) << a.describe();
+    ASSERT_EQ(b.status, 0) << b.describe();
+    bool got = wait_for([&] { return contains(feed.out(), w + "/live-mark"); }, 20s);
+    std::string out = feed.out();
+    kill(feed.pid(), SIGTERM);
+    feed.wait(10s);
+    EXPECT_TRUE(got) << "the live feed did not deliver the touch:\n" << out << "\nstderr: " << feed.err();
+    EXPECT_FALSE(contains(out, "other-mark")) << "another identity's record in the feed:\n" << out;
+    // Every line is a record of the identity asked for, sealed (seq and hash).
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+        Json j = Json::parse(line, nullptr, false);
+        ASSERT_TRUE(j.is_object()) << line;
+        EXPECT_EQ(j.value("identity", ""), "live") << line;
+        EXPECT_TRUE(j.contains("seq") && j.contains("hash")) << line;
+    }
+}
+
 }  // namespace mxc::testing
