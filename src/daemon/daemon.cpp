@@ -601,9 +601,12 @@ void Daemon::run() {
             throw_errno("poll");
         if (fds[0].revents & POLLIN) {
             signalfd_siginfo si;
-            while (::read(signals_.get(), &si, sizeof si) == sizeof si)
+            while (::read(signals_.get(), &si, sizeof si) == sizeof si) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
                     stop_ = true;
+                else if (si.ssi_signo == SIGHUP)
+                    log::reopen();
+            }
         }
         if (fds[2].revents & POLLIN)
             collect(0);

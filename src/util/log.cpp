@@ -46,6 +46,11 @@ void configure(const Options &opts) {
 
 void detach() { g_fd = -1; }
 
+void reopen() {
+    Options o = g_opts;
+    configure(o);
+}
+
 void write(Level level, std::string_view msg) {
     if (level == Level::debug && !g_opts.debug)
         return;

@@ -24,6 +24,8 @@ void configure(const Options &opts);
 // In a child that closes inherited fds: forget the log fd without closing it,
 // so a later write cannot land in whatever reuses its number.
 void detach();
+// Closes and opens the log file again (after it was rotated away).
+void reopen();
 void write(Level level, std::string_view msg);
 
 template <typename... Args> void debug(fmt::format_string<Args...> f, Args &&...a) {
