@@ -346,22 +346,46 @@ json Daemon::do_register(const Conn &c, const json &req) {
     }
     if (by_cgroup_.count(cgid))
         throw Error(EEXIST, fmt::format("cgroup {} is already registered (sandbox {})", dir, by_cgroup_[cgid]));
-    Ident &id = ident(name, c.peer.uid);
-    probes_->syscall_probes(true); // before the sandbox can run
-    probes_->watch(cgid, id.index);
-    Sandbox s{sid, name, dir, cgid, c.peer.uid, {}};
-    by_cgroup_[cgid] = sid;
-    sandboxes_[sid] = s;
-    save_registry();
-    audit::Record r;
-    r.kind = "policy";
-    r.op = "register";
-    r.sandbox = sid;
-    r.uid = c.peer.uid;
-    r.extra = {{"cgroup", dir}, {"cgroup_id", cgid}, {"backend", "bpf"}};
-    if (req.contains("annotations"))
-        r.extra["annotations"] = req["annotations"];
-    append(name, std::move(r));
+    const bool new_ident = !idents_.count(name);
+    const uint32_t index = ident(name, c.peer.uid).index;
+    try {
+        writer(name); // a damaged stream refuses here, before anything is watched
+        probes_->syscall_probes(true); // before the sandbox can run
+        probes_->watch(cgid, index);
+        by_cgroup_[cgid] = sid;
+        sandboxes_[sid] = Sandbox{sid, name, dir, cgid, c.peer.uid, {}};
+        save_registry();
+        audit::Record r;
+        r.kind = "policy";
+        r.op = "register";
+        r.sandbox = sid;
+        r.uid = c.peer.uid;
+        r.extra = {{"cgroup", dir}, {"cgroup_id", cgid}, {"backend", "bpf"}};
+        if (req.contains("annotations"))
+            r.extra["annotations"] = req["annotations"];
+        append(name, std::move(r));
+    } catch (...) {
+        // A refused registration leaves nothing behind: the caller removes
+        // the sandbox, and may retry under the same name.
+        try {
+            probes_->unwatch(cgid);
+        } catch (const Error &e) {
+            log::warn("mxcd: undo register {}: {}", sid, e.what());
+        }
+        by_cgroup_.erase(cgid);
+        sandboxes_.erase(sid);
+        if (new_ident) {
+            by_index_.erase(index);
+            idents_.erase(name);
+        }
+        try {
+            update_syscall_probes();
+            save_registry();
+        } catch (const Error &e) {
+            log::warn("mxcd: undo register {}: {}", sid, e.what());
+        }
+        throw;
+    }
     log::info("mxcd: registered sandbox {} (identity {}, cgroup {}, uid {})", sid, name, dir, c.peer.uid);
     return {{"ok", true}, {"backend", "bpf"}, {"hooks", probes_->active_hooks()}, {"stream", o_.audit_dir + "/" + name}};
 }

@@ -122,9 +122,7 @@ RunResult run_program(const std::vector<std::string>& argv, const std::string& i
 RunResult run_mxc(const fs::path& root, const std::vector<std::string>& args,
                   const std::string& input, std::chrono::milliseconds timeout)
 {
-    std::vector<std::string> argv{mxc_bin(), "--root", root.string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_program(argv, input, timeout);
+    return run_program(mxc_command(root, args), input, timeout);
 }
 
 Json probe_json(const std::string& out)
@@ -146,6 +144,13 @@ Json probe_json(const std::string& out)
     }
     ADD_FAILURE() << "probe output is not JSON:\n" << shorten(out);
     return Json();
+}
+
+std::vector<std::string> mxc_command(const fs::path& root, const std::vector<std::string>& args)
+{
+    std::vector<std::string> argv{mxc_bin(), "--root", root.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
 }
 
 std::vector<std::string> environment(std::map<std::string, std::string> base,

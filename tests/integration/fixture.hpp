@@ -35,6 +35,8 @@ using namespace std::chrono_literals;
 // ---- environment ---------------------------------------------------------
 
 std::string mxc_bin();       // $MXC_BIN, "" if unset
+// {$MXC_BIN, "--root", root, args...}
+std::vector<std::string> mxc_command(const fs::path& root, const std::vector<std::string>& args);
 std::string probe_bin();     // $MXC_PROBE, "" if unset
 std::string source_root();   // $MXC_SOURCE_ROOT, "" if unset
 bool is_root();

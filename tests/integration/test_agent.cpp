@@ -198,9 +198,7 @@ protected:
     // `mxc --root ROOT args...` with mxc_env(extra).
     std::vector<std::string> mxc_argv(const std::vector<std::string> &args) const
     {
-        std::vector<std::string> argv{mxc_bin(), "--root", root_dir().string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return argv;
+        return mxc_command(root_dir(), args);
     }
     RunResult mxc(const std::vector<std::string> &args, const std::vector<std::string> &extra_env = {},
                   std::chrono::milliseconds timeout = 20s) const

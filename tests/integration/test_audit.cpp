@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -222,9 +223,7 @@ protected:
     }
     std::vector<std::string> mxc_argv(const std::vector<std::string> &args) const
     {
-        std::vector<std::string> argv{mxc_bin(), "--root", root_dir().string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return argv;
+        return mxc_command(root_dir(), args);
     }
     RunResult mxc(const std::vector<std::string> &args, const std::vector<std::string> &extra_env = {},
                   std::chrono::milliseconds timeout = 30s) const
@@ -934,6 +933,36 @@ TEST_F(AuditTest, LiveFeedDeliversRecordsAsWritten)
         EXPECT_EQ(j.value("identity", ""), "live") << line;
         EXPECT_TRUE(j.contains("seq") && j.contains("hash")) << line;
     }
+}
+
+// A registration mxcd cannot complete (here: the identity's stream ends in a
+// torn line) fails the run closed and leaves nothing registered behind.
+TEST_F(AuditTest, RefusedRegistrationLeavesNothingBehind)
+{
+    REQUIRE_MXCD();
+    ASSERT_NO_FATAL_FAILURE(start_mxcd());
+    ASSERT_NO_FATAL_FAILURE(make_identity("torn"));
+    std::string first = new_id("au");
+    RunResult ok = mxc(run_args(first, ws(), {"--identity", "torn"}, {"/bin/true"}));
+    ASSERT_EQ(ok.status, 0) << ok.describe();
+    // Restart mxcd so that it reopens the stream, after tearing its last line.
+    stop_mxcd();
+    fs::path seg = mxcd_audit() / "torn" / "seg-000001.jsonl";
+    ASSERT_TRUE(fs::exists(seg));
+    {
+        std::ofstream o(seg, std::ios::app);
+        o << "{\"seq\":";
+    }
+    ASSERT_NO_FATAL_FAILURE(start_mxcd());
+    std::string second = new_id("au");
+    RunResult bad = mxc(run_args(second, ws(), {"--identity", "torn"}, {"/bin/true"}));
+    EXPECT_NE(bad.status, 0) << bad.describe();
+    EXPECT_TRUE(contains(bad.err, "mxcd: register")) << bad.describe();
+    expect_clean(second);
+    Json st = Json::parse(run_status().out, nullptr, false);
+    ASSERT_TRUE(st.is_object());
+    EXPECT_TRUE(st.value("sandboxes", Json::array()).empty()) << st.dump(2);
+    EXPECT_EQ(st.value("hooks", Json::array()).dump().find("sys_enter"), std::string::npos) << st.dump(2);
 }
 
 }  // namespace mxc::testing
