@@ -267,16 +267,27 @@ void put_string(std::string &out, std::string_view s) {
 struct Member {
     std::string_view key;
     size_t at, len;
+    bool plain_key; // a known key: written as it is, no escaping to check
 };
 
+bool key_less(const Member &a, const Member &b) { return a.key < b.key; }
+
+// Collects a record's members, then writes them as one JSON object in key
+// order.  One per thread, reused: a record costs no allocation once the
+// buffers have grown.
 class Writer {
 public:
+    void reset() {
+        buf_.clear();
+        members_.clear();
+        sorted_ = true;
+    }
     void str(std::string_view k, const std::string &v) {
         if (v.empty())
             return;
         size_t at = buf_.size();
         put_string(buf_, v);
-        members_.push_back({k, at, buf_.size() - at});
+        add({k, at, buf_.size() - at, true});
     }
     template <typename T> void num(std::string_view k, const std::optional<T> &v) {
         if (v)
@@ -285,7 +296,7 @@ public:
     template <typename T> void num(std::string_view k, T v) {
         size_t at = buf_.size();
         fmt::format_to(std::back_inserter(buf_), "{}", v);
-        members_.push_back({k, at, buf_.size() - at});
+        add({k, at, buf_.size() - at, true});
     }
     void strings(std::string_view k, const std::vector<std::string> &v) {
         if (v.empty())
@@ -298,90 +309,113 @@ public:
             put_string(buf_, v[i]);
         }
         buf_ += ']';
-        members_.push_back({k, at, buf_.size() - at});
+        add({k, at, buf_.size() - at, true});
     }
+    // A member of extra: any key, any JSON value.
     void raw(std::string_view k, const std::string &text) {
         size_t at = buf_.size();
         buf_ += text;
-        members_.push_back({k, at, buf_.size() - at});
+        add({k, at, buf_.size() - at, false});
     }
     void sort() {
-        std::sort(members_.begin(), members_.end(), [](const Member &a, const Member &b) { return a.key < b.key; });
+        if (!sorted_)
+            std::sort(members_.begin(), members_.end(), key_less);
+        sorted_ = true;
     }
-    // Adds a string member to a sorted writer, keeping it sorted.
-    void insert_sorted(std::string_view k, const std::string &v) {
-        size_t at = buf_.size();
-        put_string(buf_, v);
-        Member m{k, at, buf_.size() - at};
-        auto pos = std::lower_bound(members_.begin(), members_.end(), m,
-                                    [](const Member &a, const Member &b) { return a.key < b.key; });
-        members_.insert(pos, m);
+    // Where a member with key k goes in the sorted list.
+    size_t position(std::string_view k) const {
+        return static_cast<size_t>(std::lower_bound(members_.begin(), members_.end(), Member{k, 0, 0, true}, key_less) -
+                                   members_.begin());
     }
-    std::string finish() {
-        sort();
-        return join();
-    }
-    std::string join() const {
-        std::string out;
-        out.reserve(buf_.size() + members_.size() * 16 + 2);
+    size_t size() const { return members_.size(); }
+    // Appends the sorted members as an object; *split (when given) receives
+    // the offset in out right after member split_at - 1 (after '{' for 0).
+    void join_into(std::string &out, size_t split_at = 0, size_t *split = nullptr) const {
         out += '{';
+        if (split && split_at == 0)
+            *split = out.size();
         for (size_t i = 0; i < members_.size(); ++i) {
             if (i)
                 out += ',';
-            put_string(out, members_[i].key);
-            out += ':';
-            out.append(buf_, members_[i].at, members_[i].len);
+            const Member &m = members_[i];
+            if (m.plain_key) {
+                out += '"';
+                out += m.key;
+                out += "\":";
+            } else {
+                put_string(out, m.key);
+                out += ':';
+            }
+            out.append(buf_, m.at, m.len);
+            if (split && i + 1 == split_at)
+                *split = out.size();
         }
         out += '}';
-        return out;
     }
 
 private:
+    void add(const Member &m) {
+        if (!members_.empty() && !(members_.back().key < m.key))
+            sorted_ = false;
+        members_.push_back(m);
+    }
     std::string buf_;
     std::vector<Member> members_;
+    bool sorted_ = true;
 };
+
+Writer &writer_for_thread() {
+    thread_local Writer w;
+    w.reset();
+    return w;
+}
 
 void fill(Writer &w, const Record &r);
 
 std::string serialize(const Record &r, bool with_hash) {
-    Writer w;
+    Writer &w = writer_for_thread();
     fill(w, r);
     if (with_hash)
         w.str("hash", r.hash);
-    return w.finish();
+    w.sort();
+    std::string out;
+    w.join_into(out);
+    return out;
 }
 
+// Known members in key order (std::string order), so that a record without
+// extra members needs no sort.
 void fill(Writer &w, const Record &r) {
+    w.str("addr", r.addr);
+    w.strings("args", r.args);
+    w.str("comm", r.comm);
+    w.str("domain", r.domain);
+    w.str("exe", r.exe);
+    w.num("exit", r.exit_code);
+    w.str("family", r.family);
+    w.num("flags", r.flags);
+    w.str("identity", r.identity);
+    w.str("kind", r.kind);
+    w.num("lost", r.lost);
+    w.num("mode", r.mode);
+    w.str("op", r.op);
+    w.str("outcome", r.outcome);
+    w.str("path", r.path);
+    w.num("pid", r.pid);
+    w.num("port", r.port);
+    w.num("ppid", r.ppid);
+    w.str("prev", r.prev);
+    w.str("probe", r.probe);
+    w.str("proto", r.proto);
+    w.str("result", r.result);
+    w.str("sandbox", r.sandbox);
+    w.num("seq", r.seq);
+    w.str("time", r.time);
+    w.num("uid", r.uid);
     if (r.extra.is_object())
         for (const auto &[k, v] : r.extra.items())
             if (!known(k))
                 w.raw(k, dump(v));
-    w.num("seq", r.seq);
-    w.str("time", r.time);
-    w.str("identity", r.identity);
-    w.str("sandbox", r.sandbox);
-    w.str("kind", r.kind);
-    w.str("op", r.op);
-    w.num("pid", r.pid);
-    w.num("ppid", r.ppid);
-    w.num("uid", r.uid);
-    w.str("comm", r.comm);
-    w.str("exe", r.exe);
-    w.strings("args", r.args);
-    w.str("path", r.path);
-    w.num("flags", r.flags);
-    w.num("mode", r.mode);
-    w.str("family", r.family);
-    w.str("addr", r.addr);
-    w.num("port", r.port);
-    w.str("proto", r.proto);
-    w.str("domain", r.domain);
-    w.str("result", r.result);
-    w.str("outcome", r.outcome);
-    w.num("exit", r.exit_code);
-    w.num("lost", r.lost);
-    w.str("probe", r.probe);
-    w.str("prev", r.prev);
 }
 
 } // namespace
@@ -391,12 +425,39 @@ std::string canonical(const Record &r) { return serialize(r, false); }
 std::string to_line(const Record &r) { return serialize(r, true) + '\n'; }
 
 std::string seal_line(Record &r, const std::function<std::string(std::string_view)> &hash_of) {
-    Writer w;
+    Writer &w = writer_for_thread();
     fill(w, r);
     w.sort();
-    r.hash = hash_of(w.join());
-    w.insert_sorted("hash", r.hash);
-    return w.join() + '\n';
+    std::string canon;
+    w.join_into(canon);
+    r.hash = hash_of(canon);
+    w.str("hash", r.hash);
+    w.sort();
+    std::string line;
+    w.join_into(line);
+    return line + '\n';
+}
+
+void append_sealed_line(Record &r, std::string &out) {
+    Writer &w = writer_for_thread();
+    fill(w, r);
+    w.sort();
+    // The canonical form goes into out; the hash member is then inserted
+    // where it sorts, which is the line.
+    size_t at = w.position("hash"), split = 0;
+    size_t start = out.size();
+    w.join_into(out, at, &split);
+    r.hash = chain_hash(r.prev, std::string_view(out).substr(start));
+    std::string member;
+    member.reserve(r.hash.size() + 12);
+    if (at > 0)
+        member += ',';
+    member += "\"hash\":";
+    put_string(member, r.hash);
+    if (at == 0 && w.size() > 0)
+        member += ',';
+    out.insert(split, member);
+    out += '\n';
 }
 
 Record parse_line(std::string_view line) {
@@ -419,20 +480,28 @@ struct MdFree {
 std::string hex(const unsigned char *p, size_t n) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string s(n * 2, '0');
+    char *o = s.data();
     for (size_t i = 0; i < n; ++i) {
-        s[2 * i] = digits[p[i] >> 4];
-        s[2 * i + 1] = digits[p[i] & 15];
+        o[2 * i] = digits[p[i] >> 4];
+        o[2 * i + 1] = digits[p[i] & 15];
     }
     return s;
 }
 
-int nibble(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1; // upper case is not canonical: a hash is written lower case
-}
+// Lower-case hex digits to their value, -1 for anything else (upper case is
+// not canonical: a hash is written lower case).
+constexpr std::array<signed char, 256> kNibble = [] {
+    std::array<signed char, 256> t{};
+    for (auto &v : t)
+        v = -1;
+    for (int c = '0'; c <= '9'; ++c)
+        t[static_cast<size_t>(c)] = static_cast<signed char>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c)
+        t[static_cast<size_t>(c)] = static_cast<signed char>(c - 'a' + 10);
+    return t;
+}();
+
+int nibble(char c) { return kNibble[static_cast<unsigned char>(c)]; }
 
 // OpenSSL 3 looks the digest up on every EVP_sha256() init (locks and
 // all): fetch it once, and keep one context per thread.

@@ -78,7 +78,7 @@ Signer identity_signer(const identity::IdentityStore &store, const std::string &
     Signer s;
     s.name = id.name;
     s.public_key_pem = id.public_key;
-    s.sign = [store, name](std::string_view data) { return identity::sign(store, name, data); };
+    s.sign = identity::signing_key(store, name);
     return s;
 }
 

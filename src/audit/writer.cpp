@@ -162,7 +162,7 @@ void StreamWriter::write_header() {
     h.extra["format"] = 1;
     if (opts_.signer) {
         h.extra["signer"] = opts_.signer->name;
-        h.extra["key"] = key_fingerprint(opts_.signer->public_key_pem);
+        h.extra["key"] = signer_fingerprint();
     }
     std::string line;
     seal(std::move(h), &line);
@@ -170,7 +170,21 @@ void StreamWriter::write_header() {
     last_checkpoint_ns_ = now_ns();
 }
 
+const std::string &StreamWriter::signer_fingerprint() {
+    if (key_fp_.empty())
+        key_fp_ = key_fingerprint(opts_.signer->public_key_pem);
+    return key_fp_;
+}
+
 Record StreamWriter::seal(Record r, std::string *line) {
+    std::string sealed;
+    seal_into(r, sealed);
+    if (line)
+        *line = std::move(sealed);
+    return r;
+}
+
+void StreamWriter::seal_into(Record &r, std::string &out) {
     r.seq = seq_ + 1;
     if (r.time.empty())
         r.time = format_time(now_ns());
@@ -178,12 +192,9 @@ Record StreamWriter::seal(Record r, std::string *line) {
         r.identity = opts_.identity;
     r.prev = hash_;
     r.hash.clear();
-    std::string sealed = seal_line(r, [&](std::string_view canon) { return chain_hash(r.prev, canon); });
-    if (line)
-        *line = std::move(sealed);
+    append_sealed_line(r, out);
     seq_ = r.seq;
     hash_ = r.hash;
-    return r;
 }
 
 // lines holds whole records; it is split at record boundaries when a segment fills.
@@ -232,23 +243,23 @@ Record StreamWriter::append(Record r) {
     return out;
 }
 
-uint64_t StreamWriter::append_batch(std::vector<Record> records, std::vector<std::string> *lines_out) {
+uint64_t StreamWriter::append_batch(std::span<Record> records, std::vector<std::string> *lines_out) {
     std::lock_guard lk(mu_);
     if (closed_)
         throw Error(fmt::format("audit stream {}: closed", dir_));
     for (auto &r : records)
         detail::check_appendable(r, opts_.identity);
     std::string buf;
+    buf.reserve(records.size() * 512);
     uint64_t n = 0;
     for (auto &r : records) {
-        std::string line;
-        seal(std::move(r), &line);
-        buf += line;
+        size_t at = buf.size();
+        seal_into(r, buf);
         if (lines_out)
-            lines_out->push_back(line);
+            lines_out->emplace_back(buf, at);
         ++n;
         ++since_checkpoint_;
-        if (opts_.signer && opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records) {
+        if (opts_.signer && opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records && gap_passed()) {
             write_lines(buf, n);
             buf.clear();
             n = 0;
@@ -261,10 +272,15 @@ uint64_t StreamWriter::append_batch(std::vector<Record> records, std::vector<std
     return seq_;
 }
 
+bool StreamWriter::gap_passed() const {
+    return opts_.checkpoint_min_gap.count() <= 0 ||
+           now_ns() - last_checkpoint_ns_ >= std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.checkpoint_min_gap).count();
+}
+
 void StreamWriter::maybe_checkpoint_locked() {
     if (!opts_.signer || since_checkpoint_ == 0)
         return;
-    bool by_count = opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records;
+    bool by_count = opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records && gap_passed();
     bool by_time = opts_.checkpoint_interval.count() > 0 &&
                    now_ns() - last_checkpoint_ns_ >=
                        std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.checkpoint_interval).count();
@@ -283,7 +299,7 @@ void StreamWriter::checkpoint_locked() {
     c.extra = json::object();
     c.extra["count"] = seq_; // records before this one: seqs 1..seq_
     c.extra["sig"] = base64_encode(sig);
-    c.extra["key"] = key_fingerprint(s.public_key_pem);
+    c.extra["key"] = signer_fingerprint();
     c.extra["signer"] = s.name;
     c.extra["public_key"] = s.public_key_pem;
     std::string line;

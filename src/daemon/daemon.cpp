@@ -16,6 +16,7 @@
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/identity/identity.hpp"
 #include "mxc/util/error.hpp"
+#include "mxc/util/fd.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
 
@@ -193,6 +194,7 @@ audit::StreamWriter &Daemon::writer(const std::string &name) {
         wo.backend = "bpf";
         wo.checkpoint_records = o_.checkpoint_records;
         wo.checkpoint_interval = std::chrono::seconds(o_.checkpoint_seconds);
+        wo.checkpoint_min_gap = std::chrono::milliseconds(o_.checkpoint_min_gap_ms);
         wo.header_extra = {{"hooks", probes_->active_hooks()}, {"probes", audit::BpfProbes::build_id()},
                            {"owner_uid", id.owner}};
         if (id.owner != 0)
@@ -236,12 +238,12 @@ void Daemon::flush() {
     for (auto &[name, id] : idents_) {
         if (id.pending.empty())
             continue;
-        std::vector<audit::Record> batch;
-        batch.swap(id.pending);
         std::vector<std::string> lines;
         bool live = std::any_of(conns_.begin(), conns_.end(), [](const auto &kv) { return kv.second.subscriber; });
         try {
-            writer(name).append_batch(std::move(batch), live ? &lines : nullptr);
+            // clear() keeps the vector's capacity for the next batch.
+            ScopeExit done([&] { id.pending.clear(); });
+            writer(name).append_batch(id.pending, live ? &lines : nullptr);
         } catch (const Error &e) {
             log::error("mxcd: stream {}: {}", name, e.what());
             continue;

@@ -30,6 +30,7 @@ struct Options {
     uint32_t ring_bytes = 32u << 20;
     uint64_t checkpoint_records = 1000;
     int checkpoint_seconds = 60;
+    int checkpoint_min_gap_ms = 100;
 };
 
 class Daemon {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -419,31 +420,50 @@ Identity default_identity(const IdentityStore &store, uid_t uid) {
     return o ? load(mine, name, uid) : default_named(mine, name);
 }
 
+namespace {
+
+PkeyPtr load_private_key(const IdentityStore &store, const std::string &name) {
+    load(store, name, store.uid);
+    UniqueFd dfd = open_identity_dir(store, name, store.uid);
+    mode_t mode = 0;
+    std::string pem = read_owned(dfd.get(), kKeyFile, name, store.uid, &mode);
+    ScopeExit wipe([&] { OPENSSL_cleanse(pem.data(), pem.size()); });
+    if (mode & 077)
+        throw Error(fmt::format("{} is accessible to others (mode {:04o}); expected 0600", kKeyFile, mode));
+    auto key = read_private_key_pem(pem);
+    if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519)
+        throw Error(fmt::format("{} is not an Ed25519 key", kKeyFile));
+    return key;
+}
+
+std::string sign_with(EVP_PKEY *key, std::string_view data) {
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key) != 1)
+        throw_ssl("sign init");
+    size_t len = 0;
+    const auto *in = reinterpret_cast<const unsigned char *>(data.data());
+    if (EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) != 1)
+        throw_ssl("sign");
+    std::string sig(len, '\0');
+    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char *>(sig.data()), &len, in, data.size()) != 1)
+        throw_ssl("sign");
+    sig.resize(len);
+    return sig;
+}
+
+} // namespace
+
 std::string sign(const IdentityStore &store, const std::string &name, std::string_view data) {
-    return with_context(fmt::format("sign with identity \"{}\"", name), [&] {
-        load(store, name, store.uid);
-        UniqueFd dfd = open_identity_dir(store, name, store.uid);
-        mode_t mode = 0;
-        std::string pem = read_owned(dfd.get(), kKeyFile, name, store.uid, &mode);
-        ScopeExit wipe([&] { OPENSSL_cleanse(pem.data(), pem.size()); });
-        if (mode & 077)
-            throw Error(fmt::format("{} is accessible to others (mode {:04o}); expected 0600", kKeyFile, mode));
-        auto key = read_private_key_pem(pem);
-        if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519)
-            throw Error(fmt::format("{} is not an Ed25519 key", kKeyFile));
-        MdCtxPtr ctx(EVP_MD_CTX_new());
-        if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1)
-            throw_ssl("sign init");
-        size_t len = 0;
-        const auto *in = reinterpret_cast<const unsigned char *>(data.data());
-        if (EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) != 1)
-            throw_ssl("sign");
-        std::string sig(len, '\0');
-        if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char *>(sig.data()), &len, in, data.size()) != 1)
-            throw_ssl("sign");
-        sig.resize(len);
-        return sig;
-    });
+    return with_context(fmt::format("sign with identity \"{}\"", name),
+                        [&] { return sign_with(load_private_key(store, name).get(), data); });
+}
+
+std::function<std::string(std::string_view)> signing_key(const IdentityStore &store, const std::string &name) {
+    std::shared_ptr<EVP_PKEY> key = with_context(fmt::format("sign with identity \"{}\"", name),
+                                                 [&] { return std::shared_ptr<EVP_PKEY>(load_private_key(store, name)); });
+    return [key, name](std::string_view data) {
+        return with_context(fmt::format("sign with identity \"{}\"", name), [&] { return sign_with(key.get(), data); });
+    };
 }
 
 } // namespace mxc::identity

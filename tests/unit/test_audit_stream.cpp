@@ -679,7 +679,7 @@ TEST_F(StreamTest, ConcurrentAppendsKeepTheChain) {
                         std::vector<Record> batch;
                         for (int k = 0; k < 5; ++k)
                             batch.push_back(file_event(i, "t" + std::to_string(t)));
-                        w.append_batch(std::move(batch));
+                        w.append_batch(batch);
                     } else {
                         w.append(file_event(i, "t" + std::to_string(t)));
                     }

@@ -72,6 +72,9 @@ std::string canonical(const Record &r);
 std::string to_line(const Record &r);
 // Sets r.hash = hash_of(canonical(r)) and returns to_line(r), serialising once.
 std::string seal_line(Record &r, const std::function<std::string(std::string_view canonical)> &hash_of);
+// Chains r to r.prev (r.hash = chain_hash(r.prev, canonical(r))) and appends
+// its line, '\n' included, to out: the same bytes as seal_line, serialised once.
+void append_sealed_line(Record &r, std::string &out);
 // Parses one line (without or with '\n').  Throws mxc::Error on bad JSON.
 Record parse_line(std::string_view line);
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <sys/types.h>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,9 @@ struct WriterOptions {
     uint64_t segment_bytes = 64ull << 20;       // rotate before a segment would exceed this
     uint64_t checkpoint_records = 1000;         // checkpoint after this many records (0: never by count)
     std::chrono::seconds checkpoint_interval{60}; // ... or this long since the last one (0: never by time)
+    // Checkpoints by count no closer together than this: under a flood one
+    // covers more records instead of fsync'ing hundreds of times a second.
+    std::chrono::milliseconds checkpoint_min_gap{0};
     std::optional<Signer> signer;               // none: no checkpoints (verify reports an unsigned stream)
     std::string backend;                        // header: "bpf", "seccomp-notify", "none", ...
     std::string host;                           // header; empty: gethostname()
@@ -82,7 +86,8 @@ public:
     Record append(Record r);
     // One write() for many records; returns their seqs' last value.
     // lines_out: receives each line as written (with its '\n').
-    uint64_t append_batch(std::vector<Record> records, std::vector<std::string> *lines_out = nullptr);
+    // The records are sealed in place (seq, prev, hash filled in).
+    uint64_t append_batch(std::span<Record> records, std::vector<std::string> *lines_out = nullptr);
     // Writes a signed checkpoint now (no-op without a signer or with nothing new).
     void checkpoint();
     // Time-based checkpoint for callers with a timer: checkpoints when the
@@ -99,8 +104,11 @@ private:
     void open_or_create();
     void write_header();
     Record seal(Record r, std::string *line);      // needs mu_; line: as stored
+    void seal_into(Record &r, std::string &out);   // needs mu_; appends the line
     void write_lines(const std::string &lines, uint64_t nrecords);
     void checkpoint_locked();
+    const std::string &signer_fingerprint();
+    bool gap_passed() const;
     void maybe_checkpoint_locked();
     void open_segment(uint32_t n);
     void share(const std::string &path, int fd, bool dir) const;
@@ -116,6 +124,7 @@ private:
     uint64_t since_checkpoint_ = 0;
     int64_t last_checkpoint_ns_ = 0;
     bool closed_ = false;
+    std::string key_fp_; // fingerprint of the signer's key, computed once
 };
 
 // ---- verification -----------------------------------------------------------

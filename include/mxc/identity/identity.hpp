@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,6 +84,9 @@ Identity default_identity(const IdentityStore &store, uid_t uid);
 
 // Ed25519 over the bytes with the identity's private key (64-byte signature).
 std::string sign(const IdentityStore &store, const std::string &name, std::string_view data);
+// The same, with the key read and checked once, now: for callers that sign
+// again and again (audit checkpoints).  The key stays in memory.
+std::function<std::string(std::string_view)> signing_key(const IdentityStore &store, const std::string &name);
 // True when sig is a valid Ed25519 signature of data under the PEM public key.
 // Throws only when the key cannot be read.
 bool verify(const std::string &public_key_pem, std::string_view data, std::string_view sig);
