@@ -93,6 +93,44 @@ std::string cstr(const char (&a)[N]) {
     return std::string(a, strnlen(a, N));
 }
 
+// The same into an existing string (its capacity is reused), from a field at
+// offset `at` of a record of `size` bytes: "" for a field the record was cut
+// before.
+void assign_field(std::string &out, const void *data, size_t size, size_t at, size_t len) {
+    if (at >= size) {
+        out.clear();
+        return;
+    }
+    const char *p = static_cast<const char *>(data) + at;
+    out.assign(p, strnlen(p, std::min(len, size - at)));
+}
+
+// Back to a default Event, keeping the strings' buffers.
+void reset(Event &e) {
+    for (std::string *str : {&e.comm, &e.path, &e.path2, &e.dir, &e.addr, &e.proto})
+        str->clear();
+    e.args.clear();
+    e.kind = Kind::file;
+    e.op = Op::none;
+    e.identity = 0;
+    e.boot_ns = 0;
+    e.realtime_ns = 0;
+    e.pid = e.tid = e.ppid = e.uid = e.gid = 0;
+    e.cgroup_id = 0;
+    e.dirfd = e.dirfd2 = Event::kAtFdcwd;
+    e.dir_truncated = false;
+    e.argc = 0;
+    e.flags = 0;
+    e.mode = 0;
+    e.owner_uid = e.owner_gid = UINT32_MAX;
+    e.length = 0;
+    e.result = 0;
+    e.fd = -1;
+    e.family = 0;
+    e.port = 0;
+    e.path_truncated = e.args_truncated = e.path_fault = false;
+}
+
 void decode_hdr(const mxc_event_hdr &h, Event &e) {
     e.kind = static_cast<Kind>(h.kind);
     e.op = static_cast<Op>(h.op);
@@ -105,7 +143,7 @@ void decode_hdr(const mxc_event_hdr &h, Event &e) {
     e.uid = h.uid;
     e.gid = h.gid;
     e.result = h.result;
-    e.comm = cstr(h.comm);
+    e.comm.assign(h.comm, strnlen(h.comm, sizeof h.comm));
     e.path_truncated = h.flags & (MXC_F_PATH_TRUNC | MXC_F_PATH2_TRUNC);
     e.args_truncated = h.flags & MXC_F_ARGS_TRUNC;
     e.path_fault = h.flags & MXC_F_PATH_FAULT;
@@ -145,18 +183,25 @@ void decode_sockaddr(const mxc_net_event &n, Event &e) {
 } // namespace
 
 std::optional<Event> decode_event(const void *data, size_t size) {
-    if (size < sizeof(mxc_event_hdr))
+    Event e;
+    if (!decode_event(data, size, e))
         return std::nullopt;
+    return e;
+}
+
+bool decode_event(const void *data, size_t size, Event &e) {
+    if (size < sizeof(mxc_event_hdr))
+        return false;
     mxc_event_hdr h;
     std::memcpy(&h, data, sizeof(h));
     if (h.abi != MXC_ABI_VERSION)
-        return std::nullopt;
+        return false;
 
-    Event e;
+    reset(e);
     switch (h.rec) {
     case MXC_REC_EXEC: {
         if (size < sizeof(mxc_exec_event))
-            return std::nullopt;
+            return false;
         auto r = std::make_unique<mxc_exec_event>();
         std::memcpy(r.get(), data, sizeof(*r));
         decode_hdr(r->hdr, e);
@@ -164,35 +209,36 @@ std::optional<Event> decode_event(const void *data, size_t size) {
         e.argc = r->argc;
         for (uint32_t i = 0; i < r->nargs && i < MXC_ARGS_MAX; ++i)
             e.args.push_back(cstr(r->args[i]));
-        return e;
+        return true;
     }
     case MXC_REC_FILE: {
         // Cut after path or path2 when the rest is unused (see events.h).
+        // The common record: read in place, not copied whole.
         if (size < offsetof(mxc_file_event, path2))
-            return std::nullopt;
-        const auto *hdr = static_cast<const mxc_event_hdr *>(data);
-        if ((hdr->flags & MXC_F_DIR_SET) && size < sizeof(mxc_file_event))
-            return std::nullopt; // says it carries dir, and does not
-        auto r = std::make_unique<mxc_file_event>();
-        std::memcpy(r.get(), data, std::min(size, sizeof(*r)));
-        decode_hdr(r->hdr, e);
-        e.dirfd = r->dirfd;
-        e.dirfd2 = r->dirfd2;
-        e.flags = r->flags;
-        e.mode = r->mode;
-        e.owner_uid = r->owner_uid;
-        e.owner_gid = r->owner_gid;
-        e.length = r->length;
-        e.path = cstr(r->path);
-        e.path2 = cstr(r->path2);
-        if (r->hdr.flags & MXC_F_DIR_SET)
-            e.dir = cstr(r->dir);
-        e.dir_truncated = r->hdr.flags & MXC_F_DIR_TRUNC;
-        return e;
+            return false;
+        if ((h.flags & MXC_F_DIR_SET) && size < sizeof(mxc_file_event))
+            return false; // says it carries dir, and does not
+        constexpr size_t fixed = offsetof(mxc_file_event, path);
+        mxc_file_event head;
+        std::memcpy(&head, data, fixed);
+        decode_hdr(h, e);
+        e.dirfd = head.dirfd;
+        e.dirfd2 = head.dirfd2;
+        e.flags = head.flags;
+        e.mode = head.mode;
+        e.owner_uid = head.owner_uid;
+        e.owner_gid = head.owner_gid;
+        e.length = head.length;
+        assign_field(e.path, data, size, offsetof(mxc_file_event, path), MXC_PATH_LEN);
+        assign_field(e.path2, data, size, offsetof(mxc_file_event, path2), MXC_PATH_LEN);
+        if (h.flags & MXC_F_DIR_SET)
+            assign_field(e.dir, data, size, offsetof(mxc_file_event, dir), MXC_PATH_LEN);
+        e.dir_truncated = h.flags & MXC_F_DIR_TRUNC;
+        return true;
     }
     case MXC_REC_NET: {
         if (size < sizeof(mxc_net_event))
-            return std::nullopt;
+            return false;
         mxc_net_event r;
         std::memcpy(&r, data, sizeof(r));
         decode_hdr(r.hdr, e);
@@ -205,18 +251,18 @@ std::optional<Event> decode_event(const void *data, size_t size) {
             e.proto = "";
         else
             e.proto = proto_name(family, r.sock_type, r.protocol);
-        return e;
+        return true;
     }
     case MXC_REC_PROC: {
         if (size < sizeof(mxc_proc_event))
-            return std::nullopt;
+            return false;
         mxc_proc_event r;
         std::memcpy(&r, data, sizeof(r));
         decode_hdr(r.hdr, e);
-        return e;
+        return true;
     }
     default:
-        return std::nullopt;
+        return false;
     }
 }
 

@@ -246,19 +246,20 @@ struct BpfProbes::Impl {
     std::exception_ptr cb_error;
     int64_t rt_offset = 0;
     uint64_t undecodable = 0;
+    Event event; // decoded into, record after record
     bool adopted = false;
     std::string pins; // <pin_dir>/<build id>, or ""
 
     static int on_sample(void *ctx, void *data, size_t size) {
         auto *self = static_cast<Impl *>(ctx);
-        auto ev = decode_event(data, size);
-        if (!ev) {
+        Event &ev = self->event;
+        if (!decode_event(data, size, ev)) {
             ++self->undecodable;
             return 0;
         }
-        ev->realtime_ns = static_cast<int64_t>(ev->boot_ns) + self->rt_offset;
+        ev.realtime_ns = static_cast<int64_t>(ev.boot_ns) + self->rt_offset;
         try {
-            (*self->cb)(*ev);
+            (*self->cb)(ev);
         } catch (...) {
             // Exceptions must not unwind through libbpf's C frames.
             self->cb_error = std::current_exception();

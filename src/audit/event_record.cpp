@@ -57,11 +57,39 @@ std::string outcome_of(int64_t result) {
     return err == EACCES || err == EPERM || err == EROFS ? "denied" : "failed";
 }
 
+namespace {
+
+// Back to a default Record, keeping the buffers of its strings and args.
+void reset(Record &r) {
+    for (std::string *str : {&r.time, &r.identity, &r.sandbox, &r.kind, &r.op, &r.comm, &r.exe, &r.path, &r.family,
+                             &r.addr, &r.proto, &r.domain, &r.result, &r.outcome, &r.probe, &r.prev, &r.hash})
+        str->clear();
+    r.args.clear();
+    r.seq = 0;
+    r.pid.reset(), r.ppid.reset(), r.exit_code.reset();
+    r.uid.reset(), r.mode.reset(), r.port.reset();
+    r.flags.reset(), r.lost.reset();
+    if (!r.extra.is_null())
+        r.extra = nullptr;
+    static_assert(sizeof(Record) == 17 * sizeof(std::string) + sizeof(std::vector<std::string>) + 3 * sizeof(std::optional<int64_t>) +
+                                        3 * sizeof(std::optional<uint32_t>) + 2 * sizeof(std::optional<uint64_t>) +
+                                        sizeof(uint64_t) + sizeof(nlohmann::json),
+                  "a member of Record is not reset here");
+}
+
+} // namespace
+
 Record record_from_event(const Event &e, const std::string &identity, const std::string &sandbox) {
     Record r;
+    record_from_event(e, identity, sandbox, r);
+    return r;
+}
+
+void record_from_event(const Event &e, const std::string &identity, const std::string &sandbox, Record &r) {
+    reset(r);
     r.identity = identity;
     r.sandbox = sandbox;
-    r.time = format_time(e.realtime_ns);
+    format_time(e.realtime_ns, r.time);
     r.kind = kind_name(e.kind);
     r.op = op_name(e.op);
     r.pid = e.pid;
@@ -123,7 +151,6 @@ Record record_from_event(const Event &e, const std::string &identity, const std:
         r.extra["path_unreadable"] = true;
     if (e.kind == Kind::file && e.dir.empty() && !r.path.empty() && r.path[0] != '/' && !(e.op == Op::symlink || e.op == Op::symlinkat))
         r.extra["dir_unknown"] = true;
-    return r;
 }
 
 } // namespace mxc::audit

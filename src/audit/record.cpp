@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <cctype>
 #include <climits>
 #include <cstdint>
@@ -217,15 +219,38 @@ size_t utf8_len(std::string_view s, size_t i) {
     return 0;
 }
 
-bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+// Bytes that go into a JSON string as they are.
+constexpr std::array<bool, 256> kPlain = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x80; ++c)
+        t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+    return t;
+}();
+
+// True when none of the 8 bytes at p needs escaping (no control byte, '"',
+// '\\' or byte >= 0x80).  May say false for a plain run (then the bytes are
+// looked at one by one), never true for one that is not.
+bool plain8(const unsigned char *p) {
+    constexpr uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    uint64_t ctrl = (x - ones * 0x20) & ~x & high;
+    uint64_t q = x ^ (ones * '"'), quote = (q - ones) & ~q & high;
+    uint64_t bs = x ^ (ones * '\\'), back = (bs - ones) & ~bs & high;
+    return ((x & high) | ctrl | quote | back) == 0;
+}
 
 void put_string(std::string &out, std::string_view s) {
     size_t start = out.size();
+    out.reserve(start + s.size() + 2);
     out += '"';
+    const auto *b = reinterpret_cast<const unsigned char *>(s.data());
     for (size_t i = 0; i < s.size();) {
-        // Runs of bytes that need nothing go in at once.
+        // Runs of bytes that need nothing go in at once; 8 at a time first.
         size_t j = i;
-        while (j < s.size() && plain(static_cast<unsigned char>(s[j])))
+        while (j + 8 <= s.size() && plain8(b + j))
+            j += 8;
+        while (j < s.size() && kPlain[b[j]])
             ++j;
         out.append(s.data() + i, j - i);
         i = j;
@@ -294,8 +319,10 @@ public:
             num(k, *v);
     }
     template <typename T> void num(std::string_view k, T v) {
+        char text[24];
+        auto res = std::to_chars(text, text + sizeof text, v);
         size_t at = buf_.size();
-        fmt::format_to(std::back_inserter(buf_), "{}", v);
+        buf_.append(text, res.ptr);
         add({k, at, buf_.size() - at, true});
     }
     void strings(std::string_view k, const std::vector<std::string> &v) {
@@ -317,6 +344,7 @@ public:
         buf_ += text;
         add({k, at, buf_.size() - at, false});
     }
+    void unordered() { sorted_ = false; }
     void sort() {
         if (!sorted_)
             std::sort(members_.begin(), members_.end(), key_less);
@@ -331,6 +359,40 @@ public:
     // Appends the sorted members as an object; *split (when given) receives
     // the offset in out right after member split_at - 1 (after '{' for 0).
     void join_into(std::string &out, size_t split_at = 0, size_t *split = nullptr) const {
+        size_t start = out.size(), total = 2;
+        bool all_plain = true;
+        for (const Member &m : members_) {
+            total += m.key.size() + 4 + m.len; // "key":value,
+            all_plain = all_plain && m.plain_key;
+        }
+        if (!all_plain) {
+            join_escaped(out, split_at, split);
+            return;
+        }
+        // Known keys need no escaping: one resize, then plain copies.
+        out.resize(start + total - (members_.empty() ? 0 : 1));
+        char *o = out.data() + start;
+        *o++ = '{';
+        if (split && split_at == 0)
+            *split = static_cast<size_t>(o - out.data());
+        for (size_t i = 0; i < members_.size(); ++i) {
+            const Member &m = members_[i];
+            if (i)
+                *o++ = ',';
+            *o++ = '"';
+            std::memcpy(o, m.key.data(), m.key.size());
+            o += m.key.size();
+            *o++ = '"';
+            *o++ = ':';
+            std::memcpy(o, buf_.data() + m.at, m.len);
+            o += m.len;
+            if (split && i + 1 == split_at)
+                *split = static_cast<size_t>(o - out.data());
+        }
+        *o++ = '}';
+        out.resize(static_cast<size_t>(o - out.data()));
+    }
+    void join_escaped(std::string &out, size_t split_at, size_t *split) const {
         out += '{';
         if (split && split_at == 0)
             *split = out.size();
@@ -338,14 +400,8 @@ public:
             if (i)
                 out += ',';
             const Member &m = members_[i];
-            if (m.plain_key) {
-                out += '"';
-                out += m.key;
-                out += "\":";
-            } else {
-                put_string(out, m.key);
-                out += ':';
-            }
+            put_string(out, m.key);
+            out += ':';
             out.append(buf_, m.at, m.len);
             if (split && i + 1 == split_at)
                 *split = out.size();
@@ -354,8 +410,10 @@ public:
     }
 
 private:
+    // Known members come in key order (fill); extra members mark the list
+    // for sorting, and so does unordered() before a known member added late.
     void add(const Member &m) {
-        if (!members_.empty() && !(members_.back().key < m.key))
+        if (!m.plain_key)
             sorted_ = false;
         members_.push_back(m);
     }
@@ -375,8 +433,10 @@ void fill(Writer &w, const Record &r);
 std::string serialize(const Record &r, bool with_hash) {
     Writer &w = writer_for_thread();
     fill(w, r);
-    if (with_hash)
+    if (with_hash) {
+        w.unordered();
         w.str("hash", r.hash);
+    }
     w.sort();
     std::string out;
     w.join_into(out);
@@ -431,6 +491,7 @@ std::string seal_line(Record &r, const std::function<std::string(std::string_vie
     std::string canon;
     w.join_into(canon);
     r.hash = hash_of(canon);
+    w.unordered();
     w.str("hash", r.hash);
     w.sort();
     std::string line;
@@ -546,6 +607,12 @@ int64_t now_ns() {
 }
 
 std::string format_time(int64_t ns) {
+    std::string out;
+    format_time(ns, out);
+    return out;
+}
+
+void format_time(int64_t ns, std::string &out) {
     int64_t sec = ns / 1'000'000'000, frac = ns % 1'000'000'000;
     if (frac < 0) {
         frac += 1'000'000'000;
@@ -564,13 +631,12 @@ std::string format_time(int64_t ns) {
         *end.out = '\0';
         cached_sec = sec;
     }
-    std::string out(prefix);
+    out.assign(prefix);
     char digits[10];
     for (int i = 8; i >= 0; --i, frac /= 10)
         digits[i] = static_cast<char>('0' + frac % 10);
     digits[9] = 'Z';
     out.append(digits, 10);
-    return out;
 }
 
 int64_t parse_time(std::string_view text) {

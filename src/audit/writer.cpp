@@ -259,7 +259,9 @@ uint64_t StreamWriter::append_batch(std::span<Record> records, std::vector<std::
             lines_out->emplace_back(buf, at);
         ++n;
         ++since_checkpoint_;
-        if (opts_.signer && opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records && gap_passed()) {
+        // With a minimum gap, the batch's end decides (one clock read per batch).
+        if (opts_.signer && opts_.checkpoint_records && since_checkpoint_ >= opts_.checkpoint_records &&
+            opts_.checkpoint_min_gap.count() <= 0) {
             write_lines(buf, n);
             buf.clear();
             n = 0;

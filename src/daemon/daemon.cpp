@@ -223,10 +223,18 @@ void Daemon::on_event(const audit::Event &e) {
             if (s.identity == idx->second)
                 sandbox = sandbox.empty() ? sid : "";
     }
-    audit::Record r = audit::record_from_event(e, idx->second, sandbox);
+    auto &id = idents_[idx->second];
+    // Records are built into the batch's slots, which keep their buffers.
+    if (id.npending == id.pending.size())
+        id.pending.emplace_back();
+    audit::Record &r = id.pending[id.npending++];
+    audit::record_from_event(e, idx->second, sandbox, r);
     if (auto it = sandboxes_.find(sandbox); it != sandboxes_.end())
         ++it->second.counts[r.kind];
-    idents_[idx->second].pending.push_back(std::move(r));
+    // A full ring is hundreds of thousands of records: written in chunks, the
+    // batch's memory stays small and warm in the cache.
+    if (id.npending >= kFlushRecords)
+        flush_one(idx->second, id);
 }
 
 void Daemon::collect(int timeout_ms) {
@@ -235,22 +243,24 @@ void Daemon::collect(int timeout_ms) {
 }
 
 void Daemon::flush() {
-    for (auto &[name, id] : idents_) {
-        if (id.pending.empty())
-            continue;
-        std::vector<std::string> lines;
-        bool live = std::any_of(conns_.begin(), conns_.end(), [](const auto &kv) { return kv.second.subscriber; });
-        try {
-            // clear() keeps the vector's capacity for the next batch.
-            ScopeExit done([&] { id.pending.clear(); });
-            writer(name).append_batch(id.pending, live ? &lines : nullptr);
-        } catch (const Error &e) {
-            log::error("mxcd: stream {}: {}", name, e.what());
-            continue;
-        }
-        if (live)
-            publish(name, lines);
+    for (auto &[name, id] : idents_)
+        flush_one(name, id);
+}
+
+void Daemon::flush_one(const std::string &name, Ident &id) {
+    if (id.npending == 0)
+        return;
+    std::vector<std::string> lines;
+    bool live = std::any_of(conns_.begin(), conns_.end(), [](const auto &kv) { return kv.second.subscriber; });
+    try {
+        ScopeExit done([&] { id.npending = 0; });
+        writer(name).append_batch(std::span(id.pending.data(), id.npending), live ? &lines : nullptr);
+    } catch (const Error &e) {
+        log::error("mxcd: stream {}: {}", name, e.what());
+        return;
     }
+    if (live)
+        publish(name, lines);
 }
 
 void Daemon::check_losses() {

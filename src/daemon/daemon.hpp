@@ -53,7 +53,8 @@ private:
         uid_t owner = 0;
         uint64_t loss_reported = 0;
         std::unique_ptr<audit::StreamWriter> writer;
-        std::vector<audit::Record> pending;
+        std::vector<audit::Record> pending; // slots; the first npending are waiting
+        size_t npending = 0;
     };
     struct Conn {
         ipc::Channel ch;
@@ -70,6 +71,8 @@ private:
     void on_event(const audit::Event &e);
     void collect(int timeout_ms);
     void flush();
+    void flush_one(const std::string &name, Ident &id);
+    static constexpr size_t kFlushRecords = 1024;
     void check_losses();
     void append(const std::string &identity, audit::Record r);
     void publish(const std::string &identity, const std::vector<std::string> &lines);

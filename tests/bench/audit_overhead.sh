@@ -25,8 +25,8 @@ usage: audit_overhead.sh [options]        (root; Linux with BTF, bpffs, cgroup v
                        --tp-n 200000 --tp-runs 1 (smoke test)
   --runs N             measured rounds of the sandbox/host part (default 7)
   --warmup N           unmeasured rounds first (default 1)
-  --parts LIST         any of "sandbox host throughput auditd" (default: all four; sandbox
-                       and host share their rounds)
+  --parts LIST         any of "sandbox host throughput drain auditd" (default: all five;
+                       sandbox and host share their rounds)
   --open-n N           open+close iterations per loop (default 100000)
   --exec-n N           fork+exec(/bin/true) iterations per loop (default 500)
   --seccomp-div D      the seccomp-notify sandbox runs the open/close loop with N/D iterations
@@ -35,6 +35,9 @@ usage: audit_overhead.sh [options]        (root; Linux with BTF, bpffs, cgroup v
   --tp-n N             failed opens of the throughput run (default 1000000)
   --tp-runs N          throughput runs (default 2)
   --producers P        processes doing the failed opens in the throughput run (default 1)
+  --drain-n N          failed opens buffered while mxcd is stopped, in the drain run
+                       (default 300000; its ring is sized to hold them all)
+  --drain-runs N       drain runs (default 3)
   --ring-bytes N       mxcd --ring-bytes for every mxcd start (default: mxcd's, 32 MiB)
   --perf               perf record mxcd during the (first) throughput run; print its hottest
                        functions
@@ -50,12 +53,12 @@ usage: audit_overhead.sh [options]        (root; Linux with BTF, bpffs, cgroup v
 EOF
 }
 
-runs=7 warmup=1 parts="sandbox host throughput auditd" open_n=100000 exec_n=500 seccomp_div=5
-tp_n=1000000 tp_runs=2 producers=1 ring_bytes="" do_perf=0 bdir="" build=1 mxc="" mxcd=""
+runs=7 warmup=1 parts="sandbox host throughput drain auditd" open_n=100000 exec_n=500 seccomp_div=5
+tp_n=1000000 tp_runs=2 drain_n=300000 drain_runs=3 producers=1 ring_bytes="" do_perf=0 bdir="" build=1 mxc="" mxcd=""
 install=1 audit_uid="" csv="" keep_tmp=0
 while (($#)); do
     case $1 in
-    --quick) runs=3 warmup=0 open_n=20000 exec_n=200 tp_n=200000 tp_runs=1 ;;
+    --quick) runs=3 warmup=0 open_n=20000 exec_n=200 tp_n=200000 tp_runs=1 drain_n=100000 drain_runs=1 ;;
     --runs) runs=${2:?}; shift ;;
     --warmup) warmup=${2:?}; shift ;;
     --parts) parts=${2//,/ }; shift ;;
@@ -65,6 +68,8 @@ while (($#)); do
     --tp-n) tp_n=${2:?}; shift ;;
     --tp-runs) tp_runs=${2:?}; shift ;;
     --producers) producers=${2:?}; shift ;;
+    --drain-n) drain_n=${2:?}; shift ;;
+    --drain-runs) drain_runs=${2:?}; shift ;;
     --ring-bytes) ring_bytes=${2:?}; shift ;;
     --perf) do_perf=1 ;;
     --build-dir) bdir=${2:?}; shift ;;
@@ -89,7 +94,7 @@ for v in runs open_n exec_n seccomp_div tp_n tp_runs producers audit_uid; do
 done
 [[ $warmup =~ ^[0-9]+$ ]] || bench_die "--warmup must be >= 0"
 for p in $parts; do
-    case $p in sandbox | host | throughput | auditd) ;; *) bench_die "unknown part '$p' (sandbox host throughput auditd)" ;; esac
+    case $p in sandbox | host | throughput | drain | auditd) ;; *) bench_die "unknown part '$p' (sandbox host throughput drain auditd)" ;; esac
 done
 want() { [[ " $parts " == *" $1 "* ]]; }
 ((BASH_VERSINFO[0] >= 5)) || bench_die "needs bash >= 5 (for \$EPOCHREALTIME)"
@@ -507,6 +512,77 @@ if want throughput; then
 fi
 
 # =================================================================================================
+# Part 3b: the collector alone. The sandbox registers, mxcd is stopped (SIGSTOP), the workload
+# makes --drain-n failed opens into a ring big enough to hold them all, then mxcd continues
+# (SIGCONT) and drains. events/s = recorded / (unregister record's time - SIGCONT): mxcd writes
+# the unregister record after draining the ring. No producer competes for the CPUs, so this is
+# the collector's own rate; the throughput part above shows it sharing the 2 CPUs.
+# =================================================================================================
+declare -a dr_rate=() dr_rec=() dr_lost=() dr_unacc=() dr_cpu=() dr_err=()
+if want drain; then
+    need=$((drain_n * 640 + (4 << 20))) drain_ring=$((1 << 20))
+    while ((drain_ring < need)); do drain_ring=$((drain_ring * 2)); done
+    for ((t = 0; t < drain_runs; t++)); do
+        dra=$work/audit-drain$t id=${prefix}drain$t
+        bench_log "drain run $((t + 1))/$drain_runs: $drain_n failed opens buffered in a $drain_ring-byte ring while mxcd is stopped"
+        saved_ring=$ring_bytes ring_bytes=$drain_ring
+        if ! mxcd_start "$dra"; then ring_bytes=$saved_ring; broke=1; dr_err+=("mxcd did not start"); continue; fi
+        ring_bytes=$saved_ring
+        rm -f "$ws/go"; mkfifo "$ws/go"
+        log=$work/logs/drain$t
+        # shellcheck disable=SC2016  # expanded by the sandbox's sh
+        (cd "$ws" && MXC_STATE_DIR=$work/mxc-state MXC_MXCD_SOCKET=$sock exec "$mxc" --root "$work/root" run --json \
+            --audit-backend mxcd --name "$id" -- /bin/sh -c 'read x <go; exec "$1" failopen "$2" "$3"' sh \
+            "$loop_bin" "$drain_n" "$missing" </dev/null >"$log.out" 2>"$log.err") &
+        run_pid=$!
+        ok=0
+        for ((i = 0; i < 100; i++)); do
+            "$mxcd" --status --socket "$sock" 2>/dev/null | jq -e --arg id "$id" '.sandboxes[] | select(.sandbox == $id)' >/dev/null 2>&1 && { ok=1; break; }
+            kill -0 "$run_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if ((!ok)); then
+            kill -TERM "$run_pid" 2>/dev/null; echo x >"$ws/go" & sleep 0.2; kill %+ 2>/dev/null
+            wait "$run_pid" 2>/dev/null; mxcd_stop
+            broke=1; dr_err+=("sandbox did not register: $(first_error "$log.err")"); continue
+        fi
+        kill -STOP "$mxcd_pid"
+        echo go >"$ws/go"
+        for ((i = 0; i < 600; i++)); do
+            grep -q '^loop_ns=' "$log.out" 2>/dev/null && break
+            kill -0 "$run_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        sleep 0.2 # the loop's exit and the runtime's last steps before unregister
+        if ((do_perf && t == 0)) && command -v perf >/dev/null; then
+            perf record -F 999 -g -p "$mxcd_pid" -o "$work/perf-drain.data" >"$work/logs/perf-drain.log" 2>&1 &
+            perf_pid=$!
+            sleep 0.5
+        fi
+        c0=$(cpu_ticks "$mxcd_pid")
+        t0=$(($(date +%s%N)))
+        kill -CONT "$mxcd_pid"
+        wait "$run_pid"
+        rc=$?
+        c1=$(cpu_ticks "$mxcd_pid")
+        if [[ -n $perf_pid ]]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null; perf_pid=""; fi
+        mxcd_stop
+        rm -f "$ws/go"
+        if ((rc != 0)); then broke=1; dr_err+=("mxc run exit $rc: $(first_error "$log.err")"); continue; fi
+        stream=$dra/default
+        rec=$(cat "$stream"/seg-*.jsonl | grep -cF "\"path\":\"$missing\"")
+        lost=$(cat "$stream"/seg-*.jsonl | grep -F '"kind":"loss"' | grep -o '"lost":[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }')
+        tunreg=$(cat "$stream"/seg-*.jsonl | grep -F '"op":"unregister"' | grep -F "\"sandbox\":\"$id\"" | grep -o '"time":"[^"]*"' | tail -n 1 | cut -d'"' -f4)
+        t1=$(date -u -d "$tunreg" +%s%N)
+        rate=$(awk -v n="$rec" -v s="$((t1 - t0))" 'BEGIN { if (s > 0) printf "%d", n / (s / 1e9); else print 0 }')
+        cpu=$(awk -v t=$((c1 - c0)) -v h="$clk_tck" 'BEGIN { printf "%.2f", t / h }')
+        dr_rate+=("$rate") dr_rec+=("$rec") dr_lost+=("$lost") dr_unacc+=("$((drain_n - rec - lost))") dr_cpu+=("$cpu")
+        bench_log "  recorded $rec, lost $lost, unaccounted $((drain_n - rec - lost)); drained in $(((t1 - t0) / 1000000)) ms: $rate events/s; mxcd CPU ${cpu}s"
+        ((keep_tmp)) || rm -rf "$dra"
+    done
+fi
+
+# =================================================================================================
 # Part 4: auditd with rules equivalent to what mxc records, for the loops run as --audit-uid on
 # the host (the sandbox runs as uid 0 without CAP_SETUID, and a uid-0 rule would audit the whole
 # host). Rounds alternate rules on / rules off; auditd runs throughout.
@@ -686,6 +762,28 @@ if want throughput; then
         echo "$perf_top"
         echo '```'
     fi
+    echo
+fi
+
+if want drain; then
+    echo "### Collector alone: $drain_n failed opens buffered while mxcd was stopped, then drained"
+    echo
+    if ((${#dr_rate[@]})); then
+        echo "| run | recorded | lost | unaccounted | events/s (recorded ÷ SIGCONT → unregister written) | mxcd CPU s |"
+        echo "|---|---|---|---|---|---|"
+        : >"$work/dr.rate"
+        unacc_all=0
+        for ((t = 0; t < ${#dr_rate[@]}; t++)); do
+            echo "| $((t + 1)) | ${dr_rec[t]} | ${dr_lost[t]} | ${dr_unacc[t]} | ${dr_rate[t]} | ${dr_cpu[t]} |"
+            echo "${dr_rate[t]}" >>"$work/dr.rate"
+            ((dr_unacc[t] != 0)) && unacc_all=${dr_unacc[t]}
+        done
+        echo
+        drm=$(bench_stats "$work/dr.rate" | awk '{ print $2 }')
+        row "collector alone, events/s (median of ${#dr_rate[@]})" "$drm" "≥ 500000" "$(verdict "$drm" 500000 ge)"
+        row "unaccounted loss, drain runs" "$(IFS=,; echo "${dr_unacc[*]}")" "0" "$( ((unacc_all == 0)) && echo PASS || echo MISS)"
+    fi
+    for e in "${dr_err[@]}"; do echo "- drain run failed: \`$e\`"; done
     echo
 fi
 

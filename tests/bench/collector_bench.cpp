@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -77,24 +78,26 @@ int main(int argc, char **argv) {
     wo.checkpoint_min_gap = std::chrono::milliseconds(100); // mxcd's default
     audit::StreamWriter writer(std::move(wo));
 
-    std::vector<audit::Record> pending;
+    // As mxcd: decoded into one Event, built into reused batch slots.
+    std::vector<audit::Record> pending(batch);
+    size_t npending = 0;
+    audit::Event e;
     const std::string identity = "bench", sandbox = "bench-sandbox-0";
     auto t0 = std::chrono::steady_clock::now();
     double c0 = cpu_seconds();
     for (size_t i = 0; i < n; ++i) {
         ev.hdr.boot_ns = 1000 + i * 1000;
-        auto e = audit::decode_event(&ev, raw_size);
-        if (!e)
+        if (!audit::decode_event(&ev, raw_size, e))
             return 2;
-        e->realtime_ns = 1'780'000'000'000'000'000LL + static_cast<int64_t>(e->boot_ns);
-        pending.push_back(audit::record_from_event(*e, identity, sandbox));
-        if (pending.size() >= batch) {
-            writer.append_batch(pending);
-            pending.clear();
+        e.realtime_ns = 1'780'000'000'000'000'000LL + static_cast<int64_t>(e.boot_ns);
+        audit::record_from_event(e, identity, sandbox, pending[npending++]);
+        if (npending == batch) {
+            writer.append_batch(std::span(pending.data(), npending));
+            npending = 0;
         }
     }
-    if (!pending.empty())
-        writer.append_batch(pending);
+    if (npending)
+        writer.append_batch(std::span(pending.data(), npending));
     writer.close();
     double cpu = cpu_seconds() - c0;
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

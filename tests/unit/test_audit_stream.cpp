@@ -230,6 +230,21 @@ TEST(AuditRecord, DirectSerialisationMatchesNlohmann) {
                    {"zz", -3}, {"AA", "up"}, {"seq", 7}, {t.empty() ? "k" : t, t}};
         EXPECT_EQ(canonical(r), nl(r, false)) << "text #" << n;
         EXPECT_EQ(to_line(r), nl(r, true) + "\n") << "text #" << n;
+        // Without extra members no sort is done: the known ones are written in key order.
+        Record known = r;
+        known.extra = nullptr;
+        EXPECT_EQ(canonical(known), nl(known, false)) << "text #" << n;
+        EXPECT_EQ(to_line(known), nl(known, true) + "\n") << "text #" << n;
+        // Sealed into a buffer (the writer's path) = sealed apart, and chained on canonical().
+        for (const Record &base : {known, r}) {
+            Record a = base, b = base;
+            std::string out = "earlier line\n";
+            append_sealed_line(a, out);
+            std::string line = seal_line(b, [&](std::string_view c) { return chain_hash(b.prev, c); });
+            EXPECT_EQ(out, "earlier line\n" + line) << "text #" << n;
+            EXPECT_EQ(a.hash, b.hash);
+            EXPECT_EQ(a.hash, chain_hash(base.prev, canonical(base)));
+        }
         Record sparse;
         sparse.seq = n;
         sparse.kind = "exec";

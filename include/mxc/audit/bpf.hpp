@@ -70,6 +70,9 @@ struct Event {
 // Decodes one ring-buffer record; nullopt for a record too short, of an
 // unknown layout or of another ABI version.  Pure: no kernel needed.
 std::optional<Event> decode_event(const void *data, size_t size);
+// The same into e, reusing its strings' buffers (the collector's hot path);
+// false (e unspecified) where the other gives nullopt.
+bool decode_event(const void *data, size_t size, Event &e);
 
 // errno name of a negative result ("ENOENT"), "" for success.
 std::string result_errno_name(const Event &e);
@@ -81,6 +84,8 @@ std::string outcome_of(int64_t result);
 // Relative paths are made absolute through /proc/<pid>/{cwd,fd/N} while the
 // task exists; otherwise they stay as the task gave them.
 Record record_from_event(const Event &e, const std::string &identity, const std::string &sandbox);
+// The same into r (everything in it replaced), reusing its strings' buffers.
+void record_from_event(const Event &e, const std::string &identity, const std::string &sandbox, Record &r);
 
 struct LoadOptions {
     uint32_t ring_bytes = 32u << 20; // power of two, multiple of the page size

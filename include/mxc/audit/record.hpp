@@ -89,6 +89,7 @@ std::string sha256_hex(std::string_view bytes);
 int64_t now_ns();
 // "2026-01-02T03:04:05.123456789Z"
 std::string format_time(int64_t ns);
+void format_time(int64_t ns, std::string &out); // the same, into out
 // RFC 3339 (fraction optional, Z or ±hh:mm; a bare date means its midnight UTC)
 // to nanoseconds since the epoch.  Throws mxc::Error on a malformed value.
 int64_t parse_time(std::string_view text);
