@@ -209,35 +209,50 @@ audit::StreamWriter &Daemon::writer(const std::string &name) {
 
 void Daemon::on_event(const audit::Event &e) {
     ++events_;
-    auto idx = by_index_.find(e.identity);
-    if (idx == by_index_.end()) {
-        ++unmatched_;
-        return;
+    Route &rt = route_;
+    if (!rt.valid || rt.cgroup_id != e.cgroup_id || rt.index != e.identity) {
+        auto idx = by_index_.find(e.identity);
+        if (idx == by_index_.end()) {
+            ++unmatched_;
+            return;
+        }
+        rt = Route{};
+        rt.cgroup_id = e.cgroup_id;
+        rt.index = e.identity;
+        rt.identity = &idx->second;
+        if (auto it = by_cgroup_.find(e.cgroup_id); it != by_cgroup_.end()) {
+            rt.sandbox = it->second;
+        } else {
+            // A cgroup below the registered one: the identity's only sandbox, if it has one.
+            for (const auto &[sid, s] : sandboxes_)
+                if (s.identity == idx->second)
+                    rt.sandbox = rt.sandbox.empty() ? sid : "";
+        }
+        rt.id = &idents_[idx->second];
+        if (auto it = sandboxes_.find(rt.sandbox); it != sandboxes_.end())
+            rt.sb = &it->second;
+        rt.valid = true;
     }
-    std::string sandbox;
-    if (auto it = by_cgroup_.find(e.cgroup_id); it != by_cgroup_.end()) {
-        sandbox = it->second;
-    } else {
-        // A cgroup below the registered one: the identity's only sandbox, if it has one.
-        for (const auto &[sid, s] : sandboxes_)
-            if (s.identity == idx->second)
-                sandbox = sandbox.empty() ? sid : "";
-    }
-    auto &id = idents_[idx->second];
+    Ident &id = *rt.id;
     // Records are built into the batch's slots, which keep their buffers.
     if (id.npending == id.pending.size())
         id.pending.emplace_back();
     audit::Record &r = id.pending[id.npending++];
-    audit::record_from_event(e, idx->second, sandbox, r);
-    if (auto it = sandboxes_.find(sandbox); it != sandboxes_.end())
-        ++it->second.counts[r.kind];
+    audit::record_from_event(e, *rt.identity, rt.sandbox, r);
+    if (rt.sb) {
+        size_t k = static_cast<size_t>(e.kind) % rt.counts.size();
+        if (!rt.counts[k])
+            rt.counts[k] = &rt.sb->counts[r.kind];
+        ++*rt.counts[k];
+    }
     // A full ring is hundreds of thousands of records: written in chunks, the
     // batch's memory stays small and warm in the cache.
     if (id.npending >= kFlushRecords)
-        flush_one(idx->second, id);
+        flush_one(*rt.identity, id);
 }
 
 void Daemon::collect(int timeout_ms) {
+    route_.valid = false; // the maps may have changed since the last poll
     probes_->poll(timeout_ms, [this](const audit::Event &e) { on_event(e); });
     flush();
 }
@@ -405,6 +420,7 @@ json Daemon::do_register(const Conn &c, const json &req) {
 json Daemon::do_unregister(const Conn &c, const json &req) {
     Sandbox s = owned_sandbox(c, req);
     // What the sandbox did up to now is in the ring: take it all first.
+    route_.valid = false;
     while (probes_->drain([this](const audit::Event &e) { on_event(e); }) > 0) {
     }
     flush();
@@ -662,6 +678,7 @@ void Daemon::run() {
     }
     // What is buffered now goes to the streams; what comes later waits in the
     // pinned ring for the next mxcd.
+    route_.valid = false;
     while (probes_->drain([this](const audit::Event &e) { on_event(e); }) > 0) {
     }
     flush();

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -63,6 +64,20 @@ private:
         audit::Filter filter;
     };
 
+    // Where the events of one cgroup go, looked up once per poll and cgroup:
+    // the maps do not change while the ring is read (requests are handled
+    // between polls), so the pointers hold until the next poll.
+    struct Route {
+        bool valid = false;
+        uint64_t cgroup_id = 0;
+        uint32_t index = 0;
+        const std::string *identity = nullptr;
+        std::string sandbox;
+        Ident *id = nullptr;
+        Sandbox *sb = nullptr;
+        std::array<uint64_t *, 8> counts{}; // by audit::Kind, into sb->counts
+    };
+
     void load_registry();
     void update_syscall_probes();
     void save_registry();
@@ -97,6 +112,7 @@ private:
     std::map<uint64_t, std::string> by_cgroup_;
     std::map<std::string, Ident> idents_;
     std::map<uint32_t, std::string> by_index_;
+    Route route_;
     std::map<int, Conn> conns_;
     std::string v2_mount_;
     UniqueFd listen_;

@@ -182,7 +182,7 @@ static int mxcd(const char *path)
         return 0;
     }
     const char req[] = "{\"op\":\"status\"}\n";
-    if (write(s, req, sizeof req - 1) < 0) {
+    if (send(s, req, sizeof req - 1, MSG_NOSIGNAL) < 0) { /* no SIGPIPE */
         /* A refusing daemon may have closed already: its answer can still be read. */
     }
     char line[65536];

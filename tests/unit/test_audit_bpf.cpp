@@ -17,9 +17,11 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "mxc/audit/bpf.hpp"
+#include "mxc/audit/record.hpp"
 #include "mxc/util/error.hpp"
 
 #include "events.h"
@@ -575,4 +577,61 @@ TEST_F(AuditBpfLive, MoreFileAndNetOps) {
     EXPECT_EQ(conns[1].addr, sock_path);
     EXPECT_EQ(conns[1].proto, "unix-stream");
     EXPECT_EQ(conns[1].result, -ENOENT);
+}
+
+// The collector decodes every record into one Event and builds records into
+// reused slots: nothing of an earlier event may show in a later one.
+TEST(AuditBpfDecode, ReusedEventAndRecordCarryNothingOver) {
+    auto file = std::make_unique<mxc_file_event>();
+    fill_hdr(file->hdr, MXC_REC_FILE, MXC_KIND_FILE, MXC_OP_RENAMEAT2);
+    file->hdr.flags |= MXC_F_DIR_SET | MXC_F_PATH_TRUNC;
+    file->hdr.result = -13;
+    file->dirfd = 5;
+    file->dirfd2 = 5;
+    file->flags = 1;
+    file->mode = 0600;
+    file->owner_uid = 7;
+    file->owner_gid = 8;
+    file->length = 99;
+    std::strcpy(file->path, "old");
+    std::strcpy(file->path2, "new");
+    std::strcpy(file->dir, "/work");
+    mxc_net_event net{};
+    fill_hdr(net.hdr, MXC_REC_NET, MXC_KIND_NET, MXC_OP_CONNECT);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(443);
+    inet_pton(AF_INET, "10.9.8.7", &sin.sin_addr);
+    std::memcpy(net.sockaddr, &sin, sizeof(sin));
+    net.addrlen = sizeof(sin);
+    net.sock_type = SOCK_STREAM;
+    mxc_proc_event proc{};
+    fill_hdr(proc.hdr, MXC_REC_PROC, MXC_KIND_PROCESS, MXC_OP_EXIT);
+    proc.hdr.result = 3 << 8;
+    mxc_file_event plain{};
+    fill_hdr(plain.hdr, MXC_REC_FILE, MXC_KIND_FILE, MXC_OP_OPENAT);
+    plain.dirfd = plain.dirfd2 = MXC_AT_FDCWD;
+    plain.owner_uid = plain.owner_gid = UINT32_MAX;
+    std::strcpy(plain.path, "/etc/hosts");
+
+    const std::vector<std::pair<const void *, size_t>> raw = {
+        {file.get(), sizeof(*file)}, {&net, sizeof(net)}, {&proc, sizeof(proc)},
+        {&plain, offsetof(mxc_file_event, path2)}, {file.get(), sizeof(*file)}};
+    Event reused;
+    Record slot;
+    for (size_t i = 0; i < raw.size(); ++i) {
+        auto fresh = decode_event(raw[i].first, raw[i].second);
+        ASSERT_TRUE(fresh);
+        ASSERT_TRUE(decode_event(raw[i].first, raw[i].second, reused));
+        fresh->realtime_ns = reused.realtime_ns = 1'790'000'000'123'456'789;
+        auto fields = [](const Event &e) {
+            return std::tie(e.kind, e.op, e.identity, e.boot_ns, e.realtime_ns, e.pid, e.tid, e.ppid, e.uid, e.gid,
+                            e.cgroup_id, e.comm, e.path, e.path2, e.dirfd, e.dirfd2, e.dir, e.dir_truncated, e.args,
+                            e.argc, e.flags, e.mode, e.owner_uid, e.owner_gid, e.length, e.result, e.fd, e.family,
+                            e.addr, e.port, e.proto, e.path_truncated, e.args_truncated, e.path_fault);
+        };
+        EXPECT_TRUE(fields(reused) == fields(*fresh)) << "event #" << i;
+        record_from_event(reused, "alice", "sb-1", slot);
+        EXPECT_EQ(to_line(slot), to_line(record_from_event(*fresh, "alice", "sb-1"))) << "record #" << i;
+    }
 }
