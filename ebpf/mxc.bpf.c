@@ -64,13 +64,17 @@ struct {
     __type(value, __u64);
 } losses SEC(".maps");
 
-/* In-flight syscalls of watched threads, keyed by pid_tgid. */
+/* The file syscall a watched thread is in, between sys_enter and sys_exit:
+ * task-local storage, filled in place (no copy into a hash map, no delete),
+ * freed with the task.  hdr.rec is MXC_REC_FILE while one is in flight. */
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 4096);
-    __type(key, __u64);
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
     __type(value, struct mxc_file_event);
 } pending_file SEC(".maps");
+
+/* In-flight network syscalls of watched threads, keyed by pid_tgid. */
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -84,15 +88,32 @@ struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);
-    __type(value, struct mxc_file_event);
-} file_scratch SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
     __type(value, struct mxc_net_event);
 } net_scratch SEC(".maps");
+
+/* Waking the collector for every record costs an irq_work IPI per event,
+ * which under a hypervisor is a trap (an APIC MSR write) costing more than
+ * the syscall it records.  Records go in without a wakeup; the collector
+ * reads the ring on a short timer while anything is watched, and is woken
+ * early only when the data waiting crosses mxc_wakeup_bytes (set by the
+ * loader to a quarter of the ring), so a burst cannot fill the ring before
+ * the timer fires. */
+const volatile __u64 mxc_wakeup_bytes = 1 << 20;
+
+static __always_inline __u64 wake_flags(__u64 size)
+{
+    __u64 before = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    return before < mxc_wakeup_bytes && before + size + 16 >= mxc_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                               : BPF_RB_NO_WAKEUP;
+}
+
+/* For a record already reserved (counted in the data waiting). */
+static __always_inline __u64 wake_flags_reserved(__u64 size)
+{
+    __u64 after = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    return after >= mxc_wakeup_bytes && after < mxc_wakeup_bytes + size + 16 ? BPF_RB_FORCE_WAKEUP
+                                                                             : BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void count_loss(__u32 identity)
 {
@@ -161,11 +182,6 @@ int BPF_PROG(mxc_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
     __u32 identity;
     __u64 cgroup_id;
 
-    /* A non-leader thread that execs takes over the leader's pid; its
-     * pending execve entry was keyed by its old tid. */
-    __u64 old_key = (bpf_get_current_pid_tgid() & ~0xffffffffULL) | (__u32)old_pid;
-    bpf_map_delete_elem(&pending_file, &old_key);
-
     if (!watched(&identity, &cgroup_id))
         return 0;
     struct mxc_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -210,7 +226,7 @@ int BPF_PROG(mxc_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
     }
     if (e->argc > e->nargs)
         e->hdr.flags |= MXC_F_ARGS_TRUNC;
-    bpf_ringbuf_submit(e, 0);
+    bpf_ringbuf_submit(e, wake_flags_reserved(sizeof(*e)));
     return 0;
 }
 
@@ -233,7 +249,7 @@ int BPF_PROG(mxc_fork, struct task_struct *parent, struct task_struct *child)
     e->child_pid = BPF_CORE_READ(child, tgid);
     e->exit_code = 0;
     e->hdr.result = e->child_pid;
-    bpf_ringbuf_submit(e, 0);
+    bpf_ringbuf_submit(e, wake_flags_reserved(sizeof(*e)));
     return 0;
 }
 
@@ -245,8 +261,8 @@ int BPF_PROG(mxc_exit, struct task_struct *task)
     __u64 cgroup_id;
     __u64 key = bpf_get_current_pid_tgid();
 
-    /* A thread killed inside a syscall never reaches sys_exit. */
-    bpf_map_delete_elem(&pending_file, &key);
+    /* A thread killed inside a syscall never reaches sys_exit (its
+     * pending_file goes with the task). */
     bpf_map_delete_elem(&pending_net, &key);
 
     if (BPF_CORE_READ(task, signal, live.counter) != 0)
@@ -262,7 +278,7 @@ int BPF_PROG(mxc_exit, struct task_struct *task)
     e->child_pid = 0;
     e->exit_code = BPF_CORE_READ(task, exit_code);
     e->hdr.result = e->exit_code;
-    bpf_ringbuf_submit(e, 0);
+    bpf_ringbuf_submit(e, wake_flags_reserved(sizeof(*e)));
     return 0;
 }
 

@@ -160,10 +160,12 @@ static __always_inline void read_dir(struct mxc_file_event *e, int dirfd)
 
 static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 identity, __u64 cgroup_id)
 {
-    __u32 zero = 0;
-    struct mxc_file_event *e = bpf_map_lookup_elem(&file_scratch, &zero);
-    if (!e)
+    struct mxc_file_event *e =
+        bpf_task_storage_get(&pending_file, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!e) {
+        count_loss(identity);
         return 0;
+    }
 
     unsigned long a0 = MXC_SYSCALL_ARG(regs, 1);
     unsigned long a1 = MXC_SYSCALL_ARG(regs, 2);
@@ -252,6 +254,7 @@ static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 iden
         e->dirfd = a0, p1 = a1, e->owner_uid = a2, e->owner_gid = a3, e->flags = a4;
         break;
     default:
+        e->hdr.rec = 0; /* nothing in flight */
         return 0;
     }
     e->hdr.kind = kind;
@@ -266,11 +269,7 @@ static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 iden
     } else if (p1 && e->path[0] != '/' && !(e->hdr.flags & MXC_F_PATH_FAULT)) {
         read_dir(e, e->dirfd);
     }
-
-    __u64 key = bpf_get_current_pid_tgid();
-    if (bpf_map_update_elem(&pending_file, &key, e, BPF_ANY))
-        count_loss(identity);
-    return 0;
+    return 0; /* in flight until sys_exit */
 }
 
 /* The socket behind fd, or NULL when fd is not a socket. */
@@ -448,14 +447,16 @@ int BPF_PROG(mxc_sys_exit, struct pt_regs *regs, long ret)
             if (sock)
                 sockaddr_of_sock(e, sock, true);
         }
-        if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+        if (bpf_ringbuf_output(&events, e, sizeof(*e), wake_flags(sizeof(*e))))
             count_loss(e->hdr.identity);
         bpf_map_delete_elem(&pending_net, &key);
         return 0;
     }
 
-    struct mxc_file_event *e = bpf_map_lookup_elem(&pending_file, &key);
-    if (!e)
+    struct mxc_file_event *e = bpf_task_storage_get(&pending_file, bpf_get_current_task_btf(), 0, 0);
+    /* The op check: an entry left by a syscall that never returned (the
+     * task moved out of the sandbox mid-call) is not this syscall's. */
+    if (!e || e->hdr.rec != MXC_REC_FILE || e->hdr.op != op)
         return 0;
     /* A successful exec is reported by sched_process_exec, with its argv. */
     if (!(e->hdr.kind == MXC_KIND_EXEC && ret == 0)) {
@@ -466,9 +467,9 @@ int BPF_PROG(mxc_sys_exit, struct pt_regs *regs, long ret)
         __u32 size = sizeof(*e);
         if (!(e->hdr.flags & MXC_F_DIR_SET))
             size = e->path2[0] ? __builtin_offsetof(struct mxc_file_event, dir) : __builtin_offsetof(struct mxc_file_event, path2);
-        if (bpf_ringbuf_output(&events, e, size, 0))
+        if (bpf_ringbuf_output(&events, e, size, wake_flags(size)))
             count_loss(e->hdr.identity);
     }
-    bpf_map_delete_elem(&pending_file, &key);
+    e->hdr.rec = 0;
     return 0;
 }

@@ -283,6 +283,7 @@ std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
         throw_errno("open BPF probes");
     auto *skel = impl->skel.get();
     fill_syscall_table(skel->rodata->mxc_syscall_op);
+    skel->rodata->mxc_wakeup_bytes = opts.ring_bytes / 4;
     if (int err = bpf_map__set_max_entries(skel->maps.events, opts.ring_bytes))
         throw Error(-err, fmt::format("set ring buffer size to {} bytes", opts.ring_bytes));
 
@@ -400,7 +401,13 @@ int BpfProbes::poll(int timeout_ms, const std::function<void(const Event &)> &cb
     impl_->cb = &cb;
     impl_->cb_error = nullptr;
     impl_->rt_offset = boot_to_realtime_offset();
+    // The probes wake the reader only when much is waiting (mxc.bpf.c):
+    // whatever is in the ring is read after the wait, woken or not.
     int n = ring_buffer__poll(impl_->ring.get(), timeout_ms);
+    if (n >= 0 && !impl_->cb_error) {
+        int more = ring_buffer__consume(impl_->ring.get());
+        n = more < 0 ? more : n + more;
+    }
     impl_->cb = nullptr;
     if (impl_->cb_error)
         std::rethrow_exception(impl_->cb_error);

@@ -648,7 +648,10 @@ void Daemon::run() {
         std::vector<pollfd> fds = {{signals_.get(), POLLIN, 0}, {listen_.get(), POLLIN, 0}, {probes_->ring_fd(), POLLIN, 0}};
         for (const auto &[fd, c] : conns_)
             fds.push_back({fd, POLLIN, 0});
-        int n = ::poll(fds.data(), fds.size(), 1000);
+        // While sandboxes are watched the ring is read on a short timer:
+        // the probes do not wake us per record (see mxc.bpf.c).
+        bool watching = !sandboxes_.empty();
+        int n = ::poll(fds.data(), fds.size(), watching ? kRingPollMs : 1000);
         if (n < 0 && errno != EINTR)
             throw_errno("poll");
         if (fds[0].revents & POLLIN) {
@@ -660,7 +663,7 @@ void Daemon::run() {
                     log::reopen();
             }
         }
-        if (fds[2].revents & POLLIN)
+        if (watching || (fds[2].revents & POLLIN))
             collect(0);
         if (fds[1].revents & POLLIN)
             accept_clients();

@@ -88,6 +88,7 @@ private:
     void flush();
     void flush_one(const std::string &name, Ident &id);
     static constexpr size_t kFlushRecords = 1024;
+    static constexpr int kRingPollMs = 20; // records reach the stream within this, or sooner
     void check_losses();
     void append(const std::string &identity, audit::Record r);
     void publish(const std::string &identity, const std::vector<std::string> &lines);
