@@ -226,6 +226,32 @@ void Manager::add_pid(pid_t pid, bool in_v2_already) {
     });
 }
 
+std::vector<TaskFile> Manager::open_v1_tasks() const {
+    std::vector<TaskFile> out;
+    std::set<std::string> done;
+    for (const auto &[ctrl, dir] : v1_dirs_) {
+        if (!done.insert(dir).second)
+            continue;
+        std::string file = dir + "/tasks";
+        UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd)
+            throw_errno("open {}", file);
+        out.push_back({std::move(fd), std::move(file)});
+    }
+    return out;
+}
+
+void join_self(const std::vector<TaskFile> &files) {
+    for (const auto &f : files) {
+        ssize_t n;
+        do
+            n = ::write(f.fd.get(), "0", 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+            throw_errno("join cgroup: write 0 to {}", f.path);
+    }
+}
+
 std::string Manager::procs_dir() const {
     if (!v2_dir_.empty())
         return v2_dir_;

@@ -88,7 +88,9 @@ struct ExecSpawned {
 ExecSpawned spawn_exec(const ExecConfig &cfg);
 
 // The sandbox setup that runs inside the child (namespaces exist).  Used by
-// spawn_container; exposed for tests.
-[[noreturn]] void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd);
+// spawn_container; exposed for tests.  v1_tasks: the child moves itself into
+// those cgroups first (cgroup::join_self).
+[[noreturn]] void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd,
+                             const std::vector<cgroup::TaskFile> &v1_tasks = {});
 
 } // namespace mxc::sandbox
