@@ -349,9 +349,9 @@ Identity load(const IdentityStore &store, const std::string &name, uid_t caller_
     if (id.name != name)
         throw Error(fmt::format("identity \"{}\": identity.json names \"{}\"", name, id.name));
     id.public_key = read_owned(dfd.get(), kPubFile, name, caller_uid);
-    auto pub = with_context(fmt::format("identity \"{}\": {}", name, kPubFile),
-                            [&] { return read_public_key_pem(id.public_key); });
-    if (fingerprint(pub.get()) != id.fingerprint)
+    std::string fp = with_context(fmt::format("identity \"{}\": {}", name, kPubFile),
+                                  [&] { return public_key_fingerprint(id.public_key); });
+    if (fp != id.fingerprint)
         throw Error(fmt::format("identity \"{}\": {} does not match the fingerprint in {}", name, kPubFile, kInfoFile));
     return id;
 }
