@@ -107,6 +107,9 @@ int run_agent(const Global &g, AgentOptions &o) {
             throw_error("--tty: standard input is not a terminal");
 
         audit.prepare(co);
+        // Opening the stream (fsyncs, the signer's key) overlaps the
+        // sandbox's own setup instead of delaying its start.
+        co.while_setting_up = [&](pid_t) { audit.open_stream(); };
         SignalForwarder fwd;
         Created c = create_impl(g, co, true);
         Store store(g.root);

@@ -320,6 +320,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
         }
     };
     sc.state_json = [&](pid_t pid) { return state_for_hooks(pid, "created").dump(); };
+    sc.while_setting_up = o.while_setting_up;
 
     Created out;
     out.spawned = with_context(fmt::format("create \"{}\"", o.id), [&] { return sandbox::spawn_container(sc); });

@@ -205,6 +205,8 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     parent_ch.send(Msg::go);
     if (!join_early)
         join_cgroup();
+    if (cfg.while_setting_up)
+        cfg.while_setting_up(pid);
 
     for (;;) {
         Message m = parent_ch.recv();

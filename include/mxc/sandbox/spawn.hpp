@@ -37,6 +37,11 @@ struct SpawnConfig {
     // State JSON for hooks that run inside the container (createContainer,
     // startContainer); built by the runtime once the pid is known.
     std::function<std::string(pid_t)> state_json;
+    // Called in the runtime once the child is on its way (after `go`), before
+    // its setup is awaited: the runtime's own work that needs neither the
+    // child's messages nor its readiness runs while the child sets up.  A
+    // throw fails the create (the child is killed).
+    std::function<void(pid_t)> while_setting_up;
     std::string container_id;
 
     // Agent sandbox extras (unused by plain OCI containers).
