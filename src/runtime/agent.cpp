@@ -48,10 +48,11 @@ policy::Plan plan_agent(const Global &g, AgentOptions &o) {
     o.req.container_id = o.name;
     auto ctx = policy::HostContext::current();
     // Every sandbox is bound to an identity: the one asked for (which must be
-    // the caller's own), or the caller's default, made on first use.
+    // the caller's own), or the caller's default, made on first use.  Its key
+    // is checked by run_agent (below) before the sandbox may start.
     auto store = identity::default_store();
-    identity::Identity id = o.identity.empty() ? identity::default_identity(store, ::geteuid())
-                                               : identity::load(store, o.identity, ::geteuid());
+    identity::Identity id = o.identity.empty() ? identity::default_identity(store, ::geteuid(), false)
+                                               : identity::load(store, o.identity, ::geteuid(), false);
     o.identity = id.name;
     o.req.identity_name = id.name;
     o.req.identity_uuid = id.uuid;
@@ -107,9 +108,13 @@ int run_agent(const Global &g, AgentOptions &o) {
             throw_error("--tty: standard input is not a terminal");
 
         audit.prepare(co);
-        // Opening the stream (fsyncs, the signer's key) overlaps the
-        // sandbox's own setup instead of delaying its start.
-        co.while_setting_up = [&](pid_t) { audit.open_stream(); };
+        // While the sandbox sets itself up (a failure kills it): the
+        // identity's key against its fingerprint (plan_agent left that out),
+        // and the audit stream (fsyncs, the signer's key).
+        co.while_setting_up = [&](pid_t) {
+            identity::load(identity::default_store(), o.identity, ::geteuid());
+            audit.open_stream();
+        };
         SignalForwarder fwd;
         Created c = create_impl(g, co, true);
         Store store(g.root);

@@ -760,6 +760,29 @@ TEST_F(AgentTest, UnknownIdentityIsRefusedAndLeavesNothing)
     expect_clean(name);
 }
 
+// The key is checked while the sandbox sets itself up: a pub.pem that does not
+// match identity.json still stops the run before the command starts, with or
+// without audit.
+TEST_F(AgentTest, IdentityWithForeignKeyIsRefusedAndLeavesNothing)
+{
+    ASSERT_EQ(mxc({"identity", "create", "alice"}).status, 0);
+    ASSERT_EQ(mxc({"identity", "create", "bob"}).status, 0);
+    fs::path pub = state_dir() / "identities" / "alice" / "pub.pem";
+    std::string bobs = read_file(state_dir() / "identities" / "bob" / "pub.pem");
+    put(pub, bobs, fs::perms(0600));
+    put(profiles() / "unaudited.yaml", "name: unaudited\nextends: agent\naudit: off\n");
+    for (const std::vector<std::string> &flags : {std::vector<std::string>{"--identity", "alice"},
+                                                  {"--identity", "alice", "--profile", "unaudited"}}) {
+        std::string name = new_id("ag");
+        std::vector<std::string> args = run_args(name, flags, {"/bin/sh", "-c", "touch ran"});
+        RunResult r = mxc(args);
+        EXPECT_NE(r.status, 0) << r.describe();
+        EXPECT_TRUE(contains(r.err, "does not match the fingerprint")) << r.describe();
+        EXPECT_FALSE(fs::exists(ws() / "ran")) << "the command must not run\n" << r.describe();
+        expect_clean(name);
+    }
+}
+
 TEST_F(AgentTest, SandboxShowsInListWhileRunning)
 {
     std::string name = new_id("ag");

@@ -224,6 +224,10 @@ TEST_F(StoreTest, KeysReadTheSameInEveryPemLayout) {
     create(store, "bob");
     write_file(store.dir + "/alice/pub.pem", read_file(store.dir + "/bob/pub.pem"));
     EXPECT_TRUE(has(error_of([&] { show(store, "alice"); }), "does not match the fingerprint"));
+    // Unless the caller defers the check (and loads it checked later).
+    Identity unchecked = load(store, "alice", store.uid, false);
+    EXPECT_EQ(unchecked.uuid, a.uuid);
+    EXPECT_TRUE(unchecked.public_key.empty());
     // A damaged one: an error, not a key.
     std::string bad = pub;
     bad[30] = '*';
