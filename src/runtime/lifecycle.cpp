@@ -396,8 +396,11 @@ void release_fifo(const Store &store, const State &st) {
 
 void start_impl(const Store &store, State &st) {
     release_fifo(store, st);
+    // No state.json rewrite: the fifo, now gone, is what marks a started
+    // container (status_of).  Renaming a new state.json over the old one also
+    // makes ext4 allocate its blocks at once (auto_da_alloc), which removing
+    // it later must discard: milliseconds on /run here (ext4 with discard).
     st.started = true;
-    store.save(st);
     oci::Spec spec = oci::parse_spec_json(st.config);
     if (auto *h = hooks_of(spec))
         sandbox::run_hooks_warn(h->poststart, "poststart", state_json(st, Status::running));
