@@ -46,6 +46,9 @@ std::string parent_of(const std::string &p) {
 // Subdirectories first, then dir; EBUSY is retried because a cgroup whose last
 // task just exited is briefly still populated.
 void remove_cgroup_dir(const std::string &dir) {
+    // Usually empty by now: one rmdir, no listing.
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT)
+        return;
     if (DIR *d = ::opendir(dir.c_str())) {
         std::vector<std::string> subs;
         while (struct dirent *de = ::readdir(d)) {
