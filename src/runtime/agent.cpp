@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
+#include <map>
 #include <memory>
 #include <thread>
 #include <cstdio>
@@ -118,8 +120,9 @@ int run_agent(const Global &g, AgentOptions &o) {
         SignalForwarder fwd;
         Created c = create_impl(g, co, true);
         Store store(g.root);
+        bool removed = false; // destroy() was tried already
         ScopeExit cleanup([&] {
-            if (o.detach)
+            if (o.detach || removed)
                 return;
             try {
                 audit.finish(c.state);
@@ -180,7 +183,31 @@ int run_agent(const Global &g, AgentOptions &o) {
             (void)!::write(proxy_stop.get(), &one, sizeof one);
             proxy_thread.join();
         }
-        auto counts = audit.finish(c.state);
+        std::map<std::string, uint64_t> counts;
+        if (audit.backend() == "seccomp-notify") {
+            // The stream's closing checkpoint (signature, fsyncs) needs
+            // nothing of the sandbox's cgroups or state dir: remove those
+            // meanwhile.  (mxcd's backend unregisters before the cgroup goes.)
+            std::exception_ptr failed;
+            std::thread closer([&] {
+                try {
+                    counts = audit.finish(c.state);
+                } catch (...) {
+                    failed = std::current_exception();
+                }
+            });
+            removed = true;
+            try {
+                destroy(store, c.state);
+            } catch (const Error &e) {
+                log::warn("cleanup: {}", e.what());
+            }
+            closer.join();
+            if (failed)
+                std::rethrow_exception(failed);
+        } else {
+            counts = audit.finish(c.state);
+        }
         if (o.json) {
             nlohmann::json j = {{"sandbox", o.name},       {"identity", o.identity},  {"profile", o.profile},
                                 {"exit_code", code},       {"timed_out", fwd.timed_out()},
