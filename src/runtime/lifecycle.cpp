@@ -74,6 +74,14 @@ std::optional<cgroup::Manager> open_cgroup(const State &s) {
 
 const oci::Hooks *hooks_of(const oci::Spec &spec) { return spec.hooks ? &*spec.hooks : nullptr; }
 
+// The hooks of a stored container; the config (the whole spec) is parsed
+// only when it has any (~0.3 ms otherwise spent at every start and delete).
+std::optional<oci::Hooks> stored_hooks(const State &st) {
+    if (!st.config.is_object() || !st.config.contains("hooks"))
+        return std::nullopt;
+    return oci::parse_spec_json(st.config).hooks;
+}
+
 bool wait_gone(const State &s, std::chrono::milliseconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     Store dummy("");
@@ -401,8 +409,7 @@ void start_impl(const Store &store, State &st) {
     // makes ext4 allocate its blocks at once (auto_da_alloc), which removing
     // it later must discard: milliseconds on /run here (ext4 with discard).
     st.started = true;
-    oci::Spec spec = oci::parse_spec_json(st.config);
-    if (auto *h = hooks_of(spec))
+    if (auto h = stored_hooks(st))
         sandbox::run_hooks_warn(h->poststart, "poststart", state_json(st, Status::running));
 }
 
@@ -417,8 +424,7 @@ void destroy(const Store &store, const State &st) {
         }
         cg->destroy();
     }
-    oci::Spec spec = oci::parse_spec_json(st.config);
-    if (auto *h = hooks_of(spec))
+    if (auto h = stored_hooks(st))
         sandbox::run_hooks_warn(h->poststop, "poststop", state_json(st, Status::stopped));
     store.remove(st.id);
 }
