@@ -267,10 +267,8 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     st.rootfs = rootfs;
     st.created = log::now_rfc3339();
     st.owner_uid = ::geteuid();
-    st.owner = user_name(st.owner_uid);
     st.annotations = spec.annotations;
     st.rootless = g.rootless;
-    st.config = oci::to_json(spec);
     st.landlock = o.landlock;
 
     auto layout = cgroup::detect();
@@ -328,7 +326,14 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
         }
     };
     sc.state_json = [&](pid_t pid) { return state_for_hooks(pid, "created").dump(); };
-    sc.while_setting_up = o.while_setting_up;
+    // What the state needs and the child does not (a passwd lookup, the
+    // spec as JSON): while the child sets itself up.
+    sc.while_setting_up = [&](pid_t pid) {
+        st.owner = user_name(st.owner_uid);
+        st.config = oci::to_json(spec);
+        if (o.while_setting_up)
+            o.while_setting_up(pid);
+    };
 
     Created out;
     out.spawned = with_context(fmt::format("create \"{}\"", o.id), [&] { return sandbox::spawn_container(sc); });
