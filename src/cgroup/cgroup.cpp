@@ -46,6 +46,9 @@ std::string parent_of(const std::string &p) {
 // Subdirectories first, then dir; EBUSY is retried because a cgroup whose last
 // task just exited is briefly still populated.
 void remove_cgroup_dir(const std::string &dir) {
+    // Usually empty by now: one rmdir, no listing.
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT)
+        return;
     if (DIR *d = ::opendir(dir.c_str())) {
         std::vector<std::string> subs;
         while (struct dirent *de = ::readdir(d)) {
@@ -224,6 +227,32 @@ void Manager::add_pid(pid_t pid, bool in_v2_already) {
             if (done.insert(dir).second)
                 write(dir + "/cgroup.procs", v);
     });
+}
+
+std::vector<TaskFile> Manager::open_v1_tasks() const {
+    std::vector<TaskFile> out;
+    std::set<std::string> done;
+    for (const auto &[ctrl, dir] : v1_dirs_) {
+        if (!done.insert(dir).second)
+            continue;
+        std::string file = dir + "/tasks";
+        UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd)
+            throw_errno("open {}", file);
+        out.push_back({std::move(fd), std::move(file)});
+    }
+    return out;
+}
+
+void join_self(const std::vector<TaskFile> &files) {
+    for (const auto &f : files) {
+        ssize_t n;
+        do
+            n = ::write(f.fd.get(), "0", 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+            throw_errno("join cgroup: write 0 to {}", f.path);
+    }
 }
 
 std::string Manager::procs_dir() const {

@@ -35,6 +35,8 @@ PkeyPtr read_private_key_pem(std::string_view pem);
 PkeyPtr read_public_key_pem(std::string_view pem);
 // SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex.
 std::string fingerprint(EVP_PKEY *key);
+// The same, of a public key in PEM; throws when it is not one.
+std::string public_key_fingerprint(std::string_view pem);
 std::string uuid_v4();
 int64_t now_seconds();
 

@@ -2,8 +2,11 @@
 // OpenSSL 3 EVP.
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -69,7 +72,90 @@ std::string public_key_pem(EVP_PKEY *key) {
     return bio_contents(bio.get());
 }
 
+namespace {
+
+// An Ed25519 key in the encodings OpenSSL writes for it (RFC 8410): the DER
+// of a SubjectPublicKeyInfo, and of a PKCS#8 PrivateKeyInfo without the
+// optional public key, are these bytes followed by the 32-byte key.
+constexpr unsigned char kEd25519Spki[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+constexpr unsigned char kEd25519Pkcs8[] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+                                           0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+constexpr size_t kEd25519Len = 32;
+
+// The DER of a PEM that is exactly one block labelled `label` (base64 lines
+// of at most 64 characters, an optional final newline) and whose DER starts
+// with `prefix` and has kEd25519Len bytes after it; nullopt for anything
+// else, which the caller hands to OpenSSL's PEM decoders.  Those set up
+// OpenSSL 3's decoder machinery for every key read (about a millisecond per
+// key here); the keys this store writes are all of this one shape.
+template <size_t N>
+std::optional<std::string> ed25519_der(std::string_view pem, std::string_view label, const unsigned char (&prefix)[N]) {
+    std::string begin = fmt::format("-----BEGIN {}-----\n", label);
+    std::string end = fmt::format("\n-----END {}-----", label);
+    if (pem.substr(0, begin.size()) != begin)
+        return std::nullopt;
+    pem.remove_prefix(begin.size());
+    if (!pem.empty() && pem.back() == '\n')
+        pem.remove_suffix(1);
+    if (pem.size() < end.size() || pem.substr(pem.size() - end.size()) != end)
+        return std::nullopt;
+    pem.remove_suffix(end.size());
+    std::string b64;
+    size_t line = 0;
+    for (char c : pem) {
+        if (c == '\n') {
+            line = 0;
+            continue;
+        }
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+                  c == '=';
+        if (!ok || ++line > 64)
+            return std::nullopt;
+        b64 += c;
+    }
+    constexpr size_t der_len = N + kEd25519Len;
+    if (b64.size() != 4 * ((der_len + 2) / 3))
+        return std::nullopt;
+    std::string der(b64.size() / 4 * 3, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char *>(der.data()),
+                            reinterpret_cast<const unsigned char *>(b64.data()), static_cast<int>(b64.size()));
+    size_t pad = static_cast<size_t>(std::count(b64.begin(), b64.end(), '='));
+    if (pad > 2 || b64.find('=') < b64.size() - pad) // '=' only at the end
+        return std::nullopt;
+    OPENSSL_cleanse(b64.data(), b64.size());
+    if (n < 0 || pad != (3 - der_len % 3) % 3 || static_cast<size_t>(n) - pad != der_len ||
+        std::memcmp(der.data(), prefix, N) != 0) {
+        OPENSSL_cleanse(der.data(), der.size());
+        return std::nullopt;
+    }
+    der.resize(der_len);
+    return der;
+}
+
+std::string sha256_hex(std::string_view data) {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(data.data(), data.size(), md.data(), &mdlen, EVP_sha256(), nullptr))
+        throw_ssl("SHA-256");
+    std::string hex;
+    for (unsigned i = 0; i < mdlen; ++i)
+        hex += fmt::format("{:02x}", md[i]);
+    return hex;
+}
+
+} // namespace
+
 PkeyPtr read_private_key_pem(std::string_view pem) {
+    if (auto der = ed25519_der(pem, "PRIVATE KEY", kEd25519Pkcs8)) {
+        PkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
+                                                 reinterpret_cast<const unsigned char *>(der->data()) +
+                                                     sizeof kEd25519Pkcs8,
+                                                 kEd25519Len));
+        OPENSSL_cleanse(der->data(), der->size());
+        if (!key)
+            throw_ssl("read private key");
+        return key;
+    }
     BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio)
         throw_ssl("BIO_new_mem_buf");
@@ -80,6 +166,15 @@ PkeyPtr read_private_key_pem(std::string_view pem) {
 }
 
 PkeyPtr read_public_key_pem(std::string_view pem) {
+    if (auto der = ed25519_der(pem, "PUBLIC KEY", kEd25519Spki)) {
+        PkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+                                                reinterpret_cast<const unsigned char *>(der->data()) +
+                                                    sizeof kEd25519Spki,
+                                                kEd25519Len));
+        if (!key)
+            throw_ssl("read public key");
+        return key;
+    }
     BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio)
         throw_ssl("BIO_new_mem_buf");
@@ -90,20 +185,30 @@ PkeyPtr read_public_key_pem(std::string_view pem) {
 }
 
 std::string fingerprint(EVP_PKEY *key) {
+    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
+        // i2d_PUBKEY's DER, without OpenSSL's encoder set-up.
+        std::string der(reinterpret_cast<const char *>(kEd25519Spki), sizeof kEd25519Spki);
+        der.resize(sizeof kEd25519Spki + kEd25519Len);
+        size_t len = kEd25519Len;
+        if (EVP_PKEY_get_raw_public_key(key, reinterpret_cast<unsigned char *>(der.data()) + sizeof kEd25519Spki,
+                                        &len) != 1 ||
+            len != kEd25519Len)
+            throw_ssl("encode public key");
+        return sha256_hex(der);
+    }
     unsigned char *der = nullptr;
     int len = i2d_PUBKEY(key, &der);
     if (len <= 0)
         throw_ssl("encode public key");
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned int mdlen = 0;
-    int ok = EVP_Digest(der, static_cast<size_t>(len), md.data(), &mdlen, EVP_sha256(), nullptr);
+    std::string copy(reinterpret_cast<const char *>(der), static_cast<size_t>(len));
     OPENSSL_free(der);
-    if (!ok)
-        throw_ssl("SHA-256");
-    std::string hex;
-    for (unsigned i = 0; i < mdlen; ++i)
-        hex += fmt::format("{:02x}", md[i]);
-    return hex;
+    return sha256_hex(copy);
+}
+
+std::string public_key_fingerprint(std::string_view pem) {
+    if (auto der = ed25519_der(pem, "PUBLIC KEY", kEd25519Spki))
+        return sha256_hex(*der);
+    return fingerprint(read_public_key_pem(pem).get());
 }
 
 std::string uuid_v4() {

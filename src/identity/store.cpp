@@ -251,14 +251,14 @@ std::optional<uid_t> entry_owner(const IdentityStore &store, const std::string &
     return st.st_uid;
 }
 
-Identity default_named(const IdentityStore &store, const std::string &name) {
+Identity default_named(const IdentityStore &store, const std::string &name, bool check_key) {
     try {
         return create_with(store, name, std::nullopt);
     } catch (const Error &) {
         if (!entry_owner(store, name)) // else another mxc made it first: use that one
             throw;
     }
-    return load(store, name, store.uid);
+    return load(store, name, store.uid, check_key);
 }
 
 } // namespace
@@ -338,7 +338,7 @@ Identity create_from_token(const IdentityStore &store, const std::string &name, 
     return create_with(store, name, std::move(claims));
 }
 
-Identity load(const IdentityStore &store, const std::string &name, uid_t caller_uid) {
+Identity load(const IdentityStore &store, const std::string &name, uid_t caller_uid, bool check_key) {
     UniqueFd dfd = open_identity_dir(store, name, caller_uid);
     std::string text = read_owned(dfd.get(), kInfoFile, name, caller_uid);
     json j = json::parse(text, nullptr, false);
@@ -349,10 +349,12 @@ Identity load(const IdentityStore &store, const std::string &name, uid_t caller_
         throw_foreign(name, id.owner_uid);
     if (id.name != name)
         throw Error(fmt::format("identity \"{}\": identity.json names \"{}\"", name, id.name));
+    if (!check_key)
+        return id;
     id.public_key = read_owned(dfd.get(), kPubFile, name, caller_uid);
-    auto pub = with_context(fmt::format("identity \"{}\": {}", name, kPubFile),
-                            [&] { return read_public_key_pem(id.public_key); });
-    if (fingerprint(pub.get()) != id.fingerprint)
+    std::string fp = with_context(fmt::format("identity \"{}\": {}", name, kPubFile),
+                                  [&] { return public_key_fingerprint(id.public_key); });
+    if (fp != id.fingerprint)
         throw Error(fmt::format("identity \"{}\": {} does not match the fingerprint in {}", name, kPubFile, kInfoFile));
     return id;
 }
@@ -403,11 +405,11 @@ void remove(const IdentityStore &store, const std::string &name) {
     });
 }
 
-Identity default_identity(const IdentityStore &store, uid_t uid) {
+Identity default_identity(const IdentityStore &store, uid_t uid, bool check_key) {
     IdentityStore mine{store.dir, uid};
     auto owner = entry_owner(mine, "default");
     if (!owner || *owner == uid)
-        return owner ? load(mine, "default", uid) : default_named(mine, "default");
+        return owner ? load(mine, "default", uid, check_key) : default_named(mine, "default", check_key);
     // "default" here is someone else's (a shared store): use the login name.
     std::string name = fmt::format("user-{}", uid);
     struct passwd pw {};
@@ -417,7 +419,7 @@ Identity default_identity(const IdentityStore &store, uid_t uid) {
         std::string_view(pw.pw_name) != "default")
         name = pw.pw_name;
     auto o = entry_owner(mine, name);
-    return o ? load(mine, name, uid) : default_named(mine, name);
+    return o ? load(mine, name, uid, check_key) : default_named(mine, name, check_key);
 }
 
 namespace {

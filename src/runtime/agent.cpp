@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
+#include <map>
 #include <memory>
 #include <thread>
 #include <cstdio>
@@ -48,10 +50,11 @@ policy::Plan plan_agent(const Global &g, AgentOptions &o) {
     o.req.container_id = o.name;
     auto ctx = policy::HostContext::current();
     // Every sandbox is bound to an identity: the one asked for (which must be
-    // the caller's own), or the caller's default, made on first use.
+    // the caller's own), or the caller's default, made on first use.  Its key
+    // is checked by run_agent (below) before the sandbox may start.
     auto store = identity::default_store();
-    identity::Identity id = o.identity.empty() ? identity::default_identity(store, ::geteuid())
-                                               : identity::load(store, o.identity, ::geteuid());
+    identity::Identity id = o.identity.empty() ? identity::default_identity(store, ::geteuid(), false)
+                                               : identity::load(store, o.identity, ::geteuid(), false);
     o.identity = id.name;
     o.req.identity_name = id.name;
     o.req.identity_uuid = id.uuid;
@@ -107,11 +110,19 @@ int run_agent(const Global &g, AgentOptions &o) {
             throw_error("--tty: standard input is not a terminal");
 
         audit.prepare(co);
+        // While the sandbox sets itself up (a failure kills it): the
+        // identity's key against its fingerprint (plan_agent left that out),
+        // and the audit stream (fsyncs, the signer's key).
+        co.while_setting_up = [&](pid_t) {
+            identity::load(identity::default_store(), o.identity, ::geteuid());
+            audit.open_stream();
+        };
         SignalForwarder fwd;
         Created c = create_impl(g, co, true);
         Store store(g.root);
+        bool removed = false; // destroy() was tried already
         ScopeExit cleanup([&] {
-            if (o.detach)
+            if (o.detach || removed)
                 return;
             try {
                 audit.finish(c.state);
@@ -172,7 +183,31 @@ int run_agent(const Global &g, AgentOptions &o) {
             (void)!::write(proxy_stop.get(), &one, sizeof one);
             proxy_thread.join();
         }
-        auto counts = audit.finish(c.state);
+        std::map<std::string, uint64_t> counts;
+        if (audit.backend() == "seccomp-notify") {
+            // The stream's closing checkpoint (signature, fsyncs) needs
+            // nothing of the sandbox's cgroups or state dir: remove those
+            // meanwhile.  (mxcd's backend unregisters before the cgroup goes.)
+            std::exception_ptr failed;
+            std::thread closer([&] {
+                try {
+                    counts = audit.finish(c.state);
+                } catch (...) {
+                    failed = std::current_exception();
+                }
+            });
+            removed = true;
+            try {
+                destroy(store, c.state);
+            } catch (const Error &e) {
+                log::warn("cleanup: {}", e.what());
+            }
+            closer.join();
+            if (failed)
+                std::rethrow_exception(failed);
+        } else {
+            counts = audit.finish(c.state);
+        }
         if (o.json) {
             nlohmann::json j = {{"sandbox", o.name},       {"identity", o.identity},  {"profile", o.profile},
                                 {"exit_code", code},       {"timed_out", fwd.timed_out()},

@@ -73,16 +73,9 @@ void AgentAudit::prepare(CreateOptions &co) {
     }
 }
 
-void AgentAudit::attach(State &st, UniqueFd seccomp_fd) {
-    if (backend_ == "bpf") {
-        stream_ = st.audit.value("stream", "");
-        client_ = ipc::Client::connect(st.audit.value("socket", ipc::default_socket()));
+void AgentAudit::open_stream() {
+    if (backend_ != "seccomp-notify" || writer_)
         return;
-    }
-    if (backend_ != "seccomp-notify")
-        return;
-    if (!seccomp_fd)
-        throw_error("audit: the sandbox's seccomp filter gave no notification fd");
     // The rootless stream: the user's data dir, checkpoints signed with the
     // identity's own key.
     auto store = identity::default_store();
@@ -94,6 +87,19 @@ void AgentAudit::attach(State &st, UniqueFd seccomp_fd) {
     wo.header_extra = {{"syscalls", audit::notify_audited_syscalls()}};
     writer_ = std::make_unique<audit::StreamWriter>(std::move(wo));
     stream_ = writer_->dir();
+}
+
+void AgentAudit::attach(State &st, UniqueFd seccomp_fd) {
+    if (backend_ == "bpf") {
+        stream_ = st.audit.value("stream", "");
+        client_ = ipc::Client::connect(st.audit.value("socket", ipc::default_socket()));
+        return;
+    }
+    if (backend_ != "seccomp-notify")
+        return;
+    if (!seccomp_fd)
+        throw_error("audit: the sandbox's seccomp filter gave no notification fd");
+    open_stream();
     audit::Record reg;
     reg.kind = "policy";
     reg.op = "register";

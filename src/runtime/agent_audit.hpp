@@ -37,6 +37,11 @@ public:
     const std::string &backend() const { return backend_; } // bpf | seccomp-notify | none | off
     // Sets what create_impl needs (audit_identity or audit_notify + rules).
     void prepare(CreateOptions &co);
+    // seccomp-notify: open the identity's stream (its signer checked, the
+    // chain's tail read, the directory synced).  Needs nothing of the
+    // sandbox, so run_agent calls it while the sandbox sets itself up;
+    // attach() does it otherwise.  No-op for the other backends.
+    void open_stream();
     // After create_impl: start the supervisor (seccomp-notify) or keep the
     // registration (bpf).
     void attach(State &st, UniqueFd seccomp_fd);

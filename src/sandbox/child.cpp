@@ -250,6 +250,23 @@ void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_
 
 namespace {
 void note_signal(int) {}
+
+// run_as_init's command, between clone and execve.
+struct CommandExec {
+    const char *file;
+    char *const *argv;
+    char *const *envp;
+    int err; // set by the child when execve fails (the memory is shared)
+};
+alignas(64) char g_command_stack[64 * 1024];
+
+int exec_command(void *arg) {
+    auto *ce = static_cast<CommandExec *>(arg);
+    reset_signals();
+    ::execve(ce->file, ce->argv, ce->envp);
+    ce->err = errno;
+    ::_exit(127);
+}
 } // namespace
 
 // PID 1 of a pid namespace only receives the signals it has a handler for,
@@ -261,17 +278,26 @@ void note_signal(int) {}
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_BLOCK, &all, nullptr);
-    pid_t cmd = ::fork();
+    // A vfork-style child (CLONE_VM | CLONE_VFORK, on a stack of its own)
+    // rather than fork: it shares our memory until it execs, where a fork
+    // would copy the page tables of this whole process first.  It only makes
+    // system calls (reset_signals, execve) on what we prepared here.  Not
+    // posix_spawn: glibc's leaves the command with its internal signals (32,
+    // 33) ignored, which fork + reset_signals never did.
+    std::vector<char *> argv, envp;
+    for (const auto &a : proc.args)
+        argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    for (const auto &e : proc.env)
+        envp.push_back(const_cast<char *>(e.c_str()));
+    envp.push_back(nullptr);
+    CommandExec ce{file.c_str(), argv.data(), envp.data(), 0};
+    pid_t cmd = ::clone(exec_command, g_command_stack + sizeof g_command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &ce);
     if (cmd < 0)
-        throw_errno("fork the command");
-    if (cmd == 0) {
-        reset_signals();
-        try {
-            exec_process(proc, file);
-        } catch (const Error &e) {
-            std::string line = fmt::format("mxc: {}\n", e.what());
-            (void)!::write(STDERR_FILENO, line.data(), line.size());
-        }
+        throw_errno("start the command");
+    if (ce.err != 0) { // it could not exec, and has exited 127
+        std::string line = fmt::format("mxc: {}\n", Error(ce.err, fmt::format("exec {}", file)).what());
+        (void)!::write(STDERR_FILENO, line.data(), line.size());
         ::_exit(127);
     }
     // A handler, not SIG_DFL: the kernel drops SIG_DFL signals to PID 1.
@@ -299,7 +325,7 @@ void note_signal(int) {}
     }
 }
 
-void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
+void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std::vector<cgroup::TaskFile> &v1_tasks) {
     const oci::Spec &spec = *cfg.spec;
     const oci::Linux empty_linux;
     const oci::Linux &lin = spec.linux_ ? *spec.linux_ : empty_linux;
@@ -309,8 +335,19 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     // directory fd would let process.cwd = /proc/self/fd/N escape the root
     // (the CVE-2024-21626 class).  Keep stdio, the preserved fds, ours.
     log::detach();
-    close_fds_except({ch.fd(), fifo_fd}, cfg.preserve_fds);
+    std::vector<int> keep{ch.fd(), fifo_fd};
+    for (const auto &t : v1_tasks)
+        keep.push_back(t.fd.get());
+    close_fds_except(keep, cfg.preserve_fds);
     ch.expect(Msg::go, "waiting for the runtime");
+    // Into the v1 cgroups (v2: CLONE_INTO_CGROUP) before anything else, so
+    // that the cgroup namespace made below is rooted there and nothing we
+    // start runs outside them.  A task moving itself costs microseconds where
+    // the runtime writing our pid to cgroup.procs waits for an RCU grace period.
+    cgroup::join_self(v1_tasks);
+    for (int fd : keep)
+        if (fd != ch.fd() && fd != fifo_fd)
+            ::close(fd);
     // Until exec we run the mxc binary inside the container: not dumpable, so
     // container processes cannot open /proc/<pid>/exe or our memory (the
     // CVE-2019-5736 class); execve makes the new program dumpable.  Only now:
@@ -383,10 +420,16 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     prepare_rootfs(spec, ro);
 
     bool setgroups_ok = setgroups_allowed_in_self();
-    ch.send(Msg::run_runtime_hooks);
-    std::string state = ch.expect(Msg::hooks_done, "waiting for createRuntime hooks").text;
-    if (spec.hooks)
-        run_hooks(spec.hooks->create_container, "createContainer", nlohmann::json::parse(state));
+    // The runtime runs prestart + createRuntime now and sends the state that
+    // our own hooks get.  Without hooks there is nothing to wait for.
+    const oci::Hooks *hooks = spec.hooks ? &*spec.hooks : nullptr;
+    std::string state;
+    if (hooks && (!hooks->prestart.empty() || !hooks->create_runtime.empty() || !hooks->create_container.empty() ||
+                  !hooks->start_container.empty())) {
+        ch.send(Msg::run_runtime_hooks);
+        state = ch.expect(Msg::hooks_done, "waiting for createRuntime hooks").text;
+        run_hooks(hooks->create_container, "createContainer", nlohmann::json::parse(state));
+    }
 
     finish_rootfs(spec, ro);
 
@@ -426,7 +469,7 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
         write_all(w.get(), "0");
     }
     ::close(fifo_fd);
-    if (spec.hooks && !spec.hooks->start_container.empty()) {
+    if (hooks && !hooks->start_container.empty()) {
         auto st = nlohmann::json::parse(state);
         st["status"] = "running";
         run_hooks(spec.hooks->start_container, "startContainer", st);
@@ -442,7 +485,7 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd) {
     exec_after_ready(proc, file);
 }
 
-void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd) {
+void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd, const std::vector<cgroup::TaskFile> &v1_tasks) {
     SyncChannel ch{UniqueFd(sync_fd)};
     bool reported_ready = false;
     try {
@@ -450,7 +493,7 @@ void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd) {
         // after `ready`, which clears this below).
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         reset_signals();
-        child_setup(cfg, ch, fifo_fd);
+        child_setup(cfg, ch, fifo_fd, v1_tasks);
     } catch (const Error &e) {
         try {
             ch.send(Msg::error, e.code(), e.what());

@@ -136,9 +136,13 @@ Spawned spawn_container(const SpawnConfig &cfg) {
         if (!fifo)
             throw_errno("open exec fifo {}", cfg.fifo_path);
     }
+    // v2 by CLONE_INTO_CGROUP, v1 by the child moving itself (join_self).
     UniqueFd cg_fd;
-    if (cfg.cgroup && !cfg.attach_pid)
+    std::vector<cgroup::TaskFile> v1_tasks;
+    if (cfg.cgroup && !cfg.attach_pid) {
         cg_fd = cfg.cgroup->open_v2_dir();
+        v1_tasks = cfg.cgroup->open_v1_tasks();
+    }
 
     auto [parent_ch, child_ch] = SyncChannel::make_pair();
 
@@ -168,11 +172,12 @@ Spawned spawn_container(const SpawnConfig &cfg) {
         throw_errno("clone3 container process");
     if (pid == 0) {
         parent_ch.close();
-        child_main(cfg, child_ch.fd(), fifo ? fifo.get() : -1);
+        child_main(cfg, child_ch.fd(), fifo ? fifo.get() : -1, v1_tasks);
     }
     restore_pid.reset();
     restore_time.reset();
     child_ch.close();
+    v1_tasks.clear();
     Spawned out;
     out.pid = pid;
     out.pidfd.reset(pidfd);
@@ -181,19 +186,17 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     auto join_cgroup = [&] {
         if (!cfg.cgroup)
             return;
-        with_context("join cgroup", [&] {
-            if (cfg.attach_pid)
-                cfg.attach_pid(pid);
-            else
-                cfg.cgroup->add_pid(pid, static_cast<bool>(cg_fd));
-        });
+        // Without a v2 hierarchy there is no CLONE_INTO_CGROUP, and nothing
+        // to write here: the child joins its v1 cgroups itself.
+        if (cfg.attach_pid)
+            with_context("join cgroup", [&] { cfg.attach_pid(pid); });
         if (cfg.apply_limits && lin.resources)
             with_context("apply resources", [&] { cfg.cgroup->apply(effective_resources(lin)); });
     };
-    // Joining v1 hierarchies waits for an RCU grace period each (milliseconds):
-    // let the child set itself up meanwhile.  It cannot fork or exec before
-    // it reports `ready`, which we read only after joining — unless hooks run
-    // inside it (createContainer), whose processes must start in the cgroup.
+    // mxcd's attach and the limits: while the child sets itself up.  It
+    // cannot fork or exec before it reports `ready`, which we read only after
+    // this — unless hooks run inside it (createContainer), whose processes must
+    // start in the cgroup with its limits.
     bool join_early = spec.hooks && !spec.hooks->create_container.empty();
     if (join_early)
         join_cgroup();
@@ -202,6 +205,8 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     parent_ch.send(Msg::go);
     if (!join_early)
         join_cgroup();
+    if (cfg.while_setting_up)
+        cfg.while_setting_up(pid);
 
     for (;;) {
         Message m = parent_ch.recv();
@@ -299,8 +304,11 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
     const oci::Linux &lin = cfg.spec->linux_ ? *cfg.spec->linux_ : empty_linux;
     UniqueFd target = pidfd_open(cfg.target_pid);
     UniqueFd cg_fd;
-    if (cfg.cgroup && !cfg.attach_pid)
+    std::vector<cgroup::TaskFile> v1_tasks;
+    if (cfg.cgroup && !cfg.attach_pid) {
         cg_fd = cfg.cgroup->open_v2_dir();
+        v1_tasks = cfg.cgroup->open_v1_tasks();
+    }
     int ns_flags = 0;
     for (const auto &n : lin.namespaces)
         ns_flags |= clone_flag(n.type);
@@ -316,9 +324,16 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
         // Non-dumpable before joining: see child_main (CVE-2019-5736 class).
         ::prctl(PR_SET_DUMPABLE, 0);
         log::detach();
-        close_fds_except({child_ch.fd(), target.get()}, cfg.preserve_fds);
+        std::vector<int> keep{child_ch.fd(), target.get()};
+        for (const auto &t : v1_tasks)
+            keep.push_back(t.fd.get());
+        close_fds_except(keep, cfg.preserve_fds);
         try {
             child_ch.expect(Msg::go, "waiting for the runtime");
+            // v1 cgroups: see child_setup; v2: CLONE_INTO_CGROUP.
+            cgroup::join_self(v1_tasks);
+            for (const auto &t : v1_tasks)
+                ::close(t.fd.get());
             // One setns(pidfd) joins them all atomically (Linux 5.8); the pid
             // namespace applies to our children, hence the fork below.
             if (ns_flags && ::setns(target.get(), ns_flags) < 0)
@@ -350,15 +365,11 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
         }
     }
     child_ch.close();
+    v1_tasks.clear();
     ChildOwner owner(waiter, pidfd);
     UniqueFd pidfd_owner(pidfd);
-    if (cfg.cgroup)
-        with_context("join cgroup", [&] {
-            if (cfg.attach_pid)
-                cfg.attach_pid(waiter);
-            else
-                cfg.cgroup->add_pid(waiter, static_cast<bool>(cg_fd));
-        });
+    if (cfg.cgroup && cfg.attach_pid)
+        with_context("join cgroup", [&] { cfg.attach_pid(waiter); });
     parent_ch.send(Msg::go);
     ExecSpawned out;
     out.waiter = waiter;

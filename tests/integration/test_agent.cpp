@@ -595,6 +595,40 @@ TEST_F(AgentTest, MemoryHogIsKilled)
     }
 }
 
+// The sandbox is in its own cgroups (on a hybrid host: v2 and the v1
+// controllers) before its cgroup namespace is made, so every hierarchy shows
+// as "/" inside and nothing of the host's cgroup tree shows through.
+TEST_F(AgentTest, CgroupNamespaceIsRootedAtTheSandboxCgroups)
+{
+    std::string name = new_id("ag");
+    Child c(mxc_argv(run_args(name, {}, {"/bin/sh", "-c", "cat /proc/self/cgroup > cg.tmp && mv cg.tmp cg.txt; " +
+                                                             wait_go()})),
+            mxc_env());
+    ASSERT_TRUE(wait_for([&] { return fs::exists(ws() / "cg.txt") || c.exited(); }, 15s)) << c.err();
+    std::vector<std::string> outside;
+    if (Json st = Json::parse(mxc({"state", name}).out, nullptr, false); st.is_object() && st.contains("pid")) {
+        for (const char *ctrl : {"memory", "pids", "cpu", "devices", "freezer"}) {
+            fs::path d = cgroup_dir_of(st["pid"].get<int>(), ctrl);
+            if (!d.empty())
+                outside.push_back(d.string());
+        }
+    }
+    put(ws() / "go", "");
+    RunResult r = c.wait(15s);
+    expect_clean(name);
+    ASSERT_EQ(r.status, 0) << r.describe();
+    std::string inside = read_file(ws() / "cg.txt");
+    ASSERT_FALSE(inside.empty());
+    for (const auto &line : lines_of(inside)) {
+        auto c2 = line.find(':', line.find(':') + 1);
+        ASSERT_NE(c2, std::string::npos) << line;
+        EXPECT_EQ(line.substr(c2 + 1), "/") << "inside the sandbox: " << line << "\n" << inside;
+    }
+    EXPECT_FALSE(outside.empty()) << "no cgroup of the sandbox found from the host";
+    for (const auto &d : outside)
+        EXPECT_TRUE(contains(d, "/" + name)) << "the sandbox is not in its own cgroup: " << d;
+}
+
 TEST_F(AgentTest, PidsLimitStopsForkBomb)
 {
     auto t0 = Clock::now();
@@ -724,6 +758,29 @@ TEST_F(AgentTest, UnknownIdentityIsRefusedAndLeavesNothing)
     EXPECT_TRUE(contains(r.err, "nosuchident")) << r.describe();
     EXPECT_FALSE(fs::exists(ws() / "ran")) << "the command must not run";
     expect_clean(name);
+}
+
+// The key is checked while the sandbox sets itself up: a pub.pem that does not
+// match identity.json still stops the run before the command starts, with or
+// without audit.
+TEST_F(AgentTest, IdentityWithForeignKeyIsRefusedAndLeavesNothing)
+{
+    ASSERT_EQ(mxc({"identity", "create", "alice"}).status, 0);
+    ASSERT_EQ(mxc({"identity", "create", "bob"}).status, 0);
+    fs::path pub = state_dir() / "identities" / "alice" / "pub.pem";
+    std::string bobs = read_file(state_dir() / "identities" / "bob" / "pub.pem");
+    put(pub, bobs, fs::perms(0600));
+    put(profiles() / "unaudited.yaml", "name: unaudited\nextends: agent\naudit: off\n");
+    for (const std::vector<std::string> &flags : {std::vector<std::string>{"--identity", "alice"},
+                                                  {"--identity", "alice", "--profile", "unaudited"}}) {
+        std::string name = new_id("ag");
+        std::vector<std::string> args = run_args(name, flags, {"/bin/sh", "-c", "touch ran"});
+        RunResult r = mxc(args);
+        EXPECT_NE(r.status, 0) << r.describe();
+        EXPECT_TRUE(contains(r.err, "does not match the fingerprint")) << r.describe();
+        EXPECT_FALSE(fs::exists(ws() / "ran")) << "the command must not run\n" << r.describe();
+        expect_clean(name);
+    }
 }
 
 TEST_F(AgentTest, SandboxShowsInListWhileRunning)

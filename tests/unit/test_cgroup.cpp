@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "mxc/cgroup/cgroup.hpp"
@@ -737,4 +739,51 @@ TEST(CgroupHost, V1FreezerAndRelativePath) {
     m.destroy();
     for (const auto &[c, d] : m.v1_dirs())
         EXPECT_FALSE(path_exists(d)) << d;
+}
+
+// A process moves itself into the v1 hierarchies through fds the runtime
+// opened: what the container's first process does (see join_self).
+TEST(CgroupHost, JoinSelfMovesTheCallerIntoEveryV1Hierarchy) {
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "needs root to create cgroups on the host";
+    Layout layout = detect();
+    if (layout.v1_mounts.empty())
+        GTEST_SKIP() << "no v1 hierarchy on this host";
+    Manager m(layout, fmt::format("/mxc-test-join-{}", ::getpid()));
+    m.create();
+    ScopeExit guard([&] {
+        try {
+            m.destroy();
+        } catch (const Error &e) {
+            ADD_FAILURE() << e.what();
+        }
+    });
+    auto files = m.open_v1_tasks();
+    std::set<std::string> dirs;
+    for (const auto &[c, d] : m.v1_dirs())
+        dirs.insert(d);
+    EXPECT_EQ(files.size(), dirs.size());
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        try {
+            join_self(files);
+        } catch (...) {
+            ::_exit(2);
+        }
+        // Every hierarchy lists us.
+        for (const auto &d : dirs) {
+            std::istringstream tasks(slurp(d + "/tasks"));
+            bool listed = false;
+            for (std::string t; std::getline(tasks, t);)
+                listed = listed || t == std::to_string(::getpid());
+            if (!listed)
+                ::_exit(3);
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+    files.clear();
 }

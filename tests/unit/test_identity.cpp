@@ -15,6 +15,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "mxc/identity/identity.hpp"
 #include "mxc/util/error.hpp"
@@ -179,6 +180,59 @@ TEST_F(StoreTest, SignAndVerify) {
     // A private key that others can read is not used.
     ASSERT_EQ(::chmod((store.dir + "/alice/key.pem").c_str(), 0644), 0);
     EXPECT_TRUE(has(error_of([&] { sign(store, "alice", msg); }), "key.pem is accessible to others (mode 0644)"));
+}
+
+// The fingerprint is the SHA-256 of the DER SubjectPublicKeyInfo, whichever
+// way the PEM is read: mxc reads the keys it writes without OpenSSL's PEM
+// decoders, and hands any other layout of the same key to them.
+TEST_F(StoreTest, KeysReadTheSameInEveryPemLayout) {
+    Identity a = create(store, "alice");
+    std::string pub = read_file(store.dir + "/alice/pub.pem");
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pub.data(), static_cast<int>(pub.size())), BIO_free);
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr),
+                                                            EVP_PKEY_free);
+    ASSERT_TRUE(key);
+    unsigned char *der = nullptr;
+    int len = i2d_PUBKEY(key.get(), &der);
+    ASSERT_EQ(len, 44);
+    unsigned char md[32];
+    unsigned mdlen = 0;
+    ASSERT_EQ(EVP_Digest(der, static_cast<size_t>(len), md, &mdlen, EVP_sha256(), nullptr), 1);
+    OPENSSL_free(der);
+    std::string hex;
+    for (unsigned i = 0; i < mdlen; ++i)
+        hex += fmt::format("{:02x}", md[i]);
+    EXPECT_EQ(a.fingerprint, hex);
+
+    std::string msg = "checkpoint";
+    std::string sig = sign(store, "alice", msg);
+    // CRLF line ends and text around the blocks: OpenSSL's decoders read these.
+    auto crlf = [](std::string t) {
+        std::string out = "comment line\r\n";
+        for (char c : t)
+            out += c == '\n' ? std::string("\r\n") : std::string(1, c);
+        return out;
+    };
+    std::string key_pem = read_file(store.dir + "/alice/key.pem");
+    write_file(store.dir + "/alice/pub.pem", crlf(pub));
+    write_file(store.dir + "/alice/key.pem", crlf(key_pem));
+    EXPECT_EQ(show(store, "alice").fingerprint, a.fingerprint);
+    EXPECT_EQ(sign(store, "alice", msg), sig); // Ed25519 signatures are deterministic
+    EXPECT_TRUE(verify(crlf(pub), msg, sig));
+
+    // Another key in pub.pem, in the plain layout: refused.
+    create(store, "bob");
+    write_file(store.dir + "/alice/pub.pem", read_file(store.dir + "/bob/pub.pem"));
+    EXPECT_TRUE(has(error_of([&] { show(store, "alice"); }), "does not match the fingerprint"));
+    // Unless the caller defers the check (and loads it checked later).
+    Identity unchecked = load(store, "alice", store.uid, false);
+    EXPECT_EQ(unchecked.uuid, a.uuid);
+    EXPECT_TRUE(unchecked.public_key.empty());
+    // A damaged one: an error, not a key.
+    std::string bad = pub;
+    bad[30] = '*';
+    write_file(store.dir + "/alice/pub.pem", bad);
+    EXPECT_TRUE(has(error_of([&] { show(store, "alice"); }), "pub.pem"));
 }
 
 TEST_F(StoreTest, AnotherUsersIdentityIsRefused) {

@@ -38,6 +38,20 @@ struct Layout {
 Layout detect(const std::string &mountinfo_path = "/proc/self/mountinfo");
 const char *mode_name(Mode m);
 
+// A v1 `tasks` file open for writing, and its path for error messages.
+struct TaskFile {
+    UniqueFd fd;
+    std::string path;
+};
+
+// Moves the calling thread into each cgroup of `files` (writes "0").  For a
+// single-threaded process that is the whole process.  The kernel moves a
+// thread that moves itself without taking cgroup_threadgroup_rwsem for
+// writing, which add_pid (a pid written to cgroup.procs) must take: on a host
+// where no migration ran in the last RCU grace period that waits for one,
+// 10-20 ms.
+void join_self(const std::vector<TaskFile> &files);
+
 // One container's cgroups.  create() makes the directories; apply() writes
 // limits; add_pid() moves a process in; destroy() kills nothing and removes the
 // (empty) directories.  All paths are relative to the mounts in Layout.
@@ -63,6 +77,10 @@ public:
     // in_v2_already: the process was cloned into the v2 cgroup
     // (CLONE_INTO_CGROUP); moving it again costs an RCU grace period.
     void add_pid(pid_t pid, bool in_v2_already = false);
+    // The `tasks` file of each v1 hierarchy in use, opened for writing by the
+    // caller (the kernel checks the opener's credentials, as for add_pid), for
+    // a process to move itself with join_self().  Empty without v1 hierarchies.
+    std::vector<TaskFile> open_v1_tasks() const;
     // Write the limits.  Throws "not supported: .linux.resources.X" when the host lacks the controller.
     void apply(const oci::Resources &res);
     // Freezer: v2 cgroup.freeze when a v2 cgroup exists, else the v1 freezer.

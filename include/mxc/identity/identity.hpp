@@ -72,15 +72,20 @@ Identity create_from_token(const IdentityStore &store, const std::string &name, 
 // The identities the store's uid owns, sorted by name.  Others are skipped.
 std::vector<Identity> list(const IdentityStore &store);
 // Throws `identity "x" belongs to uid N` unless both the owner_uid recorded in
-// identity.json and the owner of the files are caller_uid.
-Identity load(const IdentityStore &store, const std::string &name, uid_t caller_uid);
+// identity.json and the owner of the files are caller_uid.  check_key: pub.pem
+// must match the fingerprint in identity.json.  Without it pub.pem is not read
+// (public_key stays empty): for a caller that loads the identity again, with
+// the check, before anything depends on its key (mxc run does that while the
+// sandbox sets itself up, and starts nothing when it fails).
+Identity load(const IdentityStore &store, const std::string &name, uid_t caller_uid, bool check_key = true);
 // load() as store.uid.
 Identity show(const IdentityStore &store, const std::string &name);
 void remove(const IdentityStore &store, const std::string &name);
 
 // The caller's default identity, created on first use: "default", or the
 // user's login name when "default" in this store belongs to someone else.
-Identity default_identity(const IdentityStore &store, uid_t uid);
+// check_key: as for load() (a new identity is always complete).
+Identity default_identity(const IdentityStore &store, uid_t uid, bool check_key = true);
 
 // Ed25519 over the bytes with the identity's private key (64-byte signature).
 std::string sign(const IdentityStore &store, const std::string &name, std::string_view data);

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -111,6 +112,8 @@ struct CreateOptions {
     // Seccomp NOTIFY rules without a listenerPath: the caller supervises the
     // listener (Created::spawned.seccomp_fd) itself.
     bool audit_notify = false;
+    // See sandbox::SpawnConfig::while_setting_up.
+    std::function<void(pid_t)> while_setting_up;
 };
 
 void create(const Global &g, const CreateOptions &o);

@@ -37,6 +37,11 @@ struct SpawnConfig {
     // State JSON for hooks that run inside the container (createContainer,
     // startContainer); built by the runtime once the pid is known.
     std::function<std::string(pid_t)> state_json;
+    // Called in the runtime once the child is on its way (after `go`), before
+    // its setup is awaited: the runtime's own work that needs neither the
+    // child's messages nor its readiness runs while the child sets up.  A
+    // throw fails the create (the child is killed).
+    std::function<void(pid_t)> while_setting_up;
     std::string container_id;
 
     // Agent sandbox extras (unused by plain OCI containers).
@@ -88,7 +93,9 @@ struct ExecSpawned {
 ExecSpawned spawn_exec(const ExecConfig &cfg);
 
 // The sandbox setup that runs inside the child (namespaces exist).  Used by
-// spawn_container; exposed for tests.
-[[noreturn]] void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd);
+// spawn_container; exposed for tests.  v1_tasks: the child moves itself into
+// those cgroups first (cgroup::join_self).
+[[noreturn]] void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd,
+                             const std::vector<cgroup::TaskFile> &v1_tasks = {});
 
 } // namespace mxc::sandbox

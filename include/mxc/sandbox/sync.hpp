@@ -12,8 +12,8 @@
 namespace mxc::sandbox {
 
 enum class Msg : uint32_t {
-    go = 1,               // parent -> child: ids mapped / cgroups joined, continue
-    run_runtime_hooks,    // child -> parent: namespaces exist, run prestart + createRuntime
+    go = 1,               // parent -> child: ids mapped, continue
+    run_runtime_hooks,    // child -> parent: namespaces exist, run prestart + createRuntime (only with hooks)
     hooks_done,           // parent -> child
     pty_master,           // child -> parent, fd attached
     seccomp_fd,           // child -> parent, fd attached
