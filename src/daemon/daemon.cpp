@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/identity/identity.hpp"
@@ -98,6 +99,8 @@ Daemon::Daemon(Options o) : o_(std::move(o)) {
               audit::BpfProbes::build_id(), fmt::join(probes_->active_hooks(), ", "));
     v2_mount_ = cgroup::detect().v2_mount;
     load_registry();
+    if (auto dir = std::filesystem::path(o_.socket).parent_path(); !dir.empty())
+        mkdir_p(dir.string(), 0755);
     listen_ = ipc::listen_unix(o_.socket, 0666);
     log::info("mxcd: listening on {}", o_.socket);
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 
 #include <CLI/CLI.hpp>
@@ -37,8 +38,12 @@ int daemonize(const std::string &pid_file, const std::function<void(int ready_fd
     }
     ::close(p[0]);
     ::setsid();
-    if (!pid_file.empty())
+    if (!pid_file.empty()) {
+        // /run/mxc does not survive a reboot where /run is a tmpfs.
+        if (auto dir = std::filesystem::path(pid_file).parent_path(); !dir.empty())
+            mxc::mkdir_p(dir.string(), 0755);
         mxc::write_file_atomic(pid_file, std::to_string(::getpid()) + "\n", 0644);
+    }
     // Detached from whoever started us: a pipe on stderr must not stay open
     // (start-up errors still reach the parent's terminal through it: see
     // serve, which reports them before the redirect).

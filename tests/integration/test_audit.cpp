@@ -965,4 +965,39 @@ TEST_F(AuditTest, RefusedRegistrationLeavesNothingBehind)
     EXPECT_EQ(st.value("hooks", Json::array()).dump().find("sys_enter"), std::string::npos) << st.dump(2);
 }
 
+// `mxcd --daemon` after a reboot that emptied /run: it makes the directories
+// of its pid file and socket (demo.sh uses /run/mxc/mxcd.pid).
+TEST_F(AuditTest, DaemonMakesThePidFileAndSocketDirectories)
+{
+    REQUIRE_MXCD();
+    const fs::path fresh = base() / "fresh-run";
+    const fs::path pid_file = fresh / "pid" / "mxcd.pid";
+    const fs::path sock = fresh / "sock" / "mxcd.sock";
+    const std::string pin = "/sys/fs/bpf/mxc-test-daemon-" + std::to_string(getpid());
+    ASSERT_FALSE(fs::exists(fresh));
+    RunResult r = run_program({mxcd_bin(), "--daemon", "--pid-file", pid_file.string(), "--socket", sock.string(),
+                               "--audit-dir", mxcd_audit().string(), "--state-dir", (base() / "mxcd" / "state").string(),
+                               "--run-dir", (base() / "mxcd" / "run").string(), "--pin-dir", pin},
+                              "", 60s);
+    pid_t pid = fs::exists(pid_file) ? static_cast<pid_t>(std::stol(read_file(pid_file))) : -1;
+    mxc::ScopeExit stop([&] {
+        if (pid > 0) {
+            kill(pid, SIGTERM);
+            wait_for([&] { return kill(pid, 0) != 0; }, 30s);
+        }
+        run_program({mxcd_bin(), "--unload", "--pin-dir", pin}, "", 30s);
+        std::error_code ec;
+        fs::remove(pin, ec);
+    });
+    ASSERT_EQ(r.status, 0) << r.describe();
+    ASSERT_GT(pid, 0) << "no pid file " << pid_file;
+    RunResult st = run_program({mxcd_bin(), "--status", "--socket", sock.string()}, "", 30s);
+    EXPECT_EQ(st.status, 0) << st.describe();
+    EXPECT_TRUE(contains(st.out, "\"ok\": true") || contains(st.out, "\"ok\":true")) << st.describe();
+    kill(pid, SIGTERM);
+    EXPECT_TRUE(wait_for([&] { return kill(pid, 0) != 0; }, 30s)) << "mxcd " << pid << " did not stop";
+    pid = -1;
+    EXPECT_FALSE(fs::exists(pid_file)) << "the pid file is removed at exit";
+}
+
 }  // namespace mxc::testing
