@@ -270,13 +270,18 @@ void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
     if (::chdir(cfg.process.cwd.c_str()) < 0)
         throw_errno("chdir to cwd {}", cfg.process.cwd);
     check_cwd_inside(cfg.process.cwd);
-    apply_process(*cfg.spec, cfg.process, !in_userns || setgroups_allowed_in_self(), ch.fd(), ch, nullptr);
+    // An exec'd process is held to the same Landlock rules as the sandbox,
+    // applied by apply_process before a no_new_privs filter, which may deny
+    // or (NOTIFY) hold the syscalls that Landlock needs.
+    apply_process(*cfg.spec, cfg.process, !in_userns || setgroups_allowed_in_self(), ch.fd(), ch, &cfg.landlock);
     std::string file = resolve_executable(cfg.process);
     seal_fds(cfg.preserve_fds);
-    // An exec'd process is held to the same Landlock rules as the sandbox.
-    if (!cfg.landlock.empty())
-        apply_landlock(cfg.landlock, false);
     ch.send(Msg::ready);
+    // Nothing more to say to the runtime (a failed execve goes to stderr),
+    // and nothing to say for whoever might attach once we are dumpable.
+    ch.close();
+    if (cfg.dumpable_before_exec)
+        ::prctl(PR_SET_DUMPABLE, 1);
     exec_after_ready(cfg.process, file);
 }
 
@@ -415,6 +420,10 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
             out.pty_master = std::move(m.fd);
             break;
         case Msg::seccomp_fd:
+            if (!cfg.on_seccomp_fd)
+                throw Error(EOPNOTSUPP, "the container's seccomp filter has SCMP_ACT_NOTIFY rules, and nothing "
+                                        "here supervises them for an exec'd process");
+            cfg.on_seccomp_fd(std::move(m.fd));
             break;
         case Msg::ready:
             ready = true;
