@@ -132,6 +132,7 @@ int run_agent(const Global &g, AgentOptions &o) {
             }
         });
         audit.attach(c.state, std::move(c.spawned.seccomp_fd));
+        audit.accept_execs(exec_notify_socket(store, c.state.id));
         // The proxy's socket lives in the sandbox's network namespace (the
         // sandbox reaches it at 127.0.0.1:3128) and is served from out here,
         // where the routes are.  Made while the process waits on the fifo.

@@ -1,7 +1,10 @@
 #include "agent_audit.hpp"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "internal.hpp"
 #include "mxc/identity/identity.hpp"
@@ -49,12 +52,33 @@ AgentAudit::AgentAudit(const std::string &policy, const std::string &want, bool 
     log::warn("audit: no backend available ({}); the sandbox runs unaudited (audit: best-effort)", why_none_);
 }
 
-AgentAudit::~AgentAudit() {
-    if (thread_.joinable()) {
-        uint64_t one = 1;
-        (void)!::write(stop_.get(), &one, sizeof one);
+AgentAudit::~AgentAudit() { stop_threads(); }
+
+// The supervisors' stop: one eventfd, readable for all once written.
+void AgentAudit::stop_threads() {
+    if (!thread_.joinable() && !exec_accept_.joinable())
+        return;
+    uint64_t one = 1;
+    (void)!::write(stop_.get(), &one, sizeof one);
+    if (thread_.joinable())
         thread_.join();
+    if (exec_accept_.joinable())
+        exec_accept_.join();
+    for (auto &t : exec_threads_)
+        if (t.joinable())
+            t.join();
+    if (!exec_socket_.empty())
+        ::unlink(exec_socket_.c_str());
+}
+
+void AgentAudit::append(audit::Record r) {
+    r.sandbox = sandbox_;
+    r.identity = identity_;
+    {
+        std::lock_guard lk(counts_mu_);
+        ++counts_[r.kind];
     }
+    writer_->append(std::move(r));
 }
 
 void AgentAudit::prepare(CreateOptions &co) {
@@ -107,21 +131,53 @@ void AgentAudit::attach(State &st, UniqueFd seccomp_fd) {
     reg.uid = ::geteuid();
     reg.extra = {{"backend", backend_}};
     writer_->append(std::move(reg));
-    supervisor_ = std::make_unique<audit::NotifySupervisor>(std::move(seccomp_fd), [this](audit::Record r) {
-        r.sandbox = sandbox_;
-        r.identity = identity_;
-        {
-            std::lock_guard lk(counts_mu_);
-            ++counts_[r.kind];
-        }
-        writer_->append(std::move(r));
-    });
+    supervisor_ = std::make_unique<audit::NotifySupervisor>(std::move(seccomp_fd),
+                                                           [this](audit::Record r) { append(std::move(r)); });
     stop_.reset(::eventfd(0, EFD_CLOEXEC));
     thread_ = std::thread([this] {
         try {
             supervisor_->serve(stop_.get());
         } catch (const std::exception &e) {
             log::error("audit: sandbox {}: the seccomp-notify supervisor failed: {}", sandbox_, e.what());
+        }
+    });
+}
+
+void AgentAudit::accept_execs(const std::string &socket_path) {
+    if (backend_ != "seccomp-notify" || !supervisor_)
+        return;
+    exec_listen_ = with_context("audit: the socket for `mxc exec`", [&] { return listen_exec_notify(socket_path); });
+    exec_socket_ = socket_path;
+    exec_accept_ = std::thread([this] {
+        for (;;) {
+            pollfd p[2] = {{stop_.get(), POLLIN, 0}, {exec_listen_.get(), POLLIN, 0}};
+            if (::poll(p, 2, -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                log::error("audit: sandbox {}: poll: {}", sandbox_, std::strerror(errno));
+                return;
+            }
+            if (p[0].revents)
+                return;
+            try {
+                std::optional<ExecListener> l = accept_exec_notify(exec_listen_.get());
+                if (!l)
+                    continue;
+                auto sup = std::make_unique<audit::NotifySupervisor>(std::move(l->listener),
+                                                                     [this](audit::Record r) { append(std::move(r)); });
+                exec_threads_.emplace_back([this, s = sup.get()] {
+                    try {
+                        s->serve(stop_.get());
+                    } catch (const std::exception &e) {
+                        log::error("audit: sandbox {}: the seccomp-notify supervisor of an exec'd process failed: {}",
+                                   sandbox_, e.what());
+                    }
+                });
+                exec_supervisors_.push_back(std::move(sup));
+                ack_exec_notify(*l);
+            } catch (const std::exception &e) {
+                log::warn("audit: sandbox {}: exec: {}", sandbox_, e.what());
+            }
         }
     });
 }
@@ -173,17 +229,16 @@ std::map<std::string, uint64_t> AgentAudit::finish(State &st) {
                 counts_[k] = v.get<uint64_t>();
         }
     } else if (backend_ == "seccomp-notify" && writer_) {
-        if (thread_.joinable()) {
-            uint64_t one = 1;
-            (void)!::write(stop_.get(), &one, sizeof one);
-            thread_.join();
-        }
+        stop_threads();
+        uint64_t notifications = supervisor_ ? supervisor_->notifications() : 0;
+        for (const auto &s : exec_supervisors_)
+            notifications += s->notifications();
         audit::Record un;
         un.kind = "policy";
         un.op = "unregister";
         un.sandbox = sandbox_;
         un.uid = ::geteuid();
-        un.extra = {{"counts", counts_}, {"notifications", supervisor_ ? supervisor_->notifications() : 0}};
+        un.extra = {{"counts", counts_}, {"notifications", notifications}};
         writer_->append(std::move(un));
         writer_->close();
     }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,11 @@ public:
     // After create_impl: start the supervisor (seccomp-notify) or keep the
     // registration (bpf).
     void attach(State &st, UniqueFd seccomp_fd);
+    // seccomp-notify: serve, from here, the listener of each process that
+    // `mxc exec` starts in the sandbox (it loads the sandbox's filter anew),
+    // handed over on a unix socket at socket_path.  No-op for the other
+    // backends, whose audit does not depend on the process's filter.
+    void accept_execs(const std::string &socket_path);
     // A decision of the allow-list proxy, into the sandbox's stream.
     void proxy_decision(const net::Decision &d);
     // After the sandbox exited: flush, unregister, close.  Returns records per kind.
@@ -68,6 +74,16 @@ private:
     std::mutex counts_mu_;
     std::map<std::string, uint64_t> counts_;
     bool finished_ = false;
+    // seccomp-notify, processes of `mxc exec`: the accepting thread owns the
+    // vectors until it is joined.
+    std::string exec_socket_;
+    UniqueFd exec_listen_;
+    std::thread exec_accept_;
+    std::vector<std::unique_ptr<audit::NotifySupervisor>> exec_supervisors_;
+    std::vector<std::thread> exec_threads_;
+
+    void append(audit::Record r);
+    void stop_threads();
 };
 
 } // namespace mxc::runtime

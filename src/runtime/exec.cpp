@@ -6,6 +6,7 @@
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/runtime/runtime.hpp"
 #include "mxc/runtime/wait.hpp"
+#include "mxc/seccomp/seccomp.hpp"
 #include "mxc/sandbox/console.hpp"
 #include "mxc/sandbox/spawn.hpp"
 #include "mxc/util/error.hpp"
@@ -53,6 +54,30 @@ int exec(const Global &g, const ExecOptions &o) {
         ec.preserve_fds = o.preserve_fds;
         for (const auto &[path, write] : st.landlock)
             ec.landlock.push_back({path, write});
+        // A filter with NOTIFY rules gives the exec'd process a listener of
+        // its own: to the spec's listenerPath (as for the container's own
+        // process), or, in an agent sandbox audited by seccomp-notify, to the
+        // supervisor in its `mxc run`.
+        const std::string notify_socket = exec_notify_socket(store, o.id);
+        const bool agent_notify = path_exists(notify_socket);
+        ec.dumpable_before_exec = agent_notify; // as the sandbox's own process: see SpawnConfig
+        ec.on_seccomp_fd = [&](UniqueFd fd) {
+            const oci::Seccomp &sec = *spec.linux_->seccomp;
+            if (!sec.listener_path.empty()) {
+                seccomp::ListenerState msg;
+                msg.oci_version = spec.oci_version;
+                msg.pid = st.pid;
+                msg.metadata = sec.listener_metadata;
+                msg.state = state_json(st, s);
+                seccomp::send_listener_fd(sec.listener_path, fd.get(), msg);
+            } else if (agent_notify) {
+                send_exec_notify(notify_socket, fd.get());
+            } else {
+                throw_error("the container's seccomp filter has SCMP_ACT_NOTIFY rules but no listenerPath, and no "
+                            "audit supervisor of an agent sandbox listens on {}",
+                            notify_socket);
+            }
+        };
         // The waiter is our child; its pidfd lets us poll for its exit.
         sandbox::ExecSpawned sp = sandbox::spawn_exec(ec);
         if (!o.pid_file.empty())

@@ -270,14 +270,33 @@ void exec_setup(const ExecConfig &cfg, SyncChannel &ch, bool in_userns) {
     if (::chdir(cfg.process.cwd.c_str()) < 0)
         throw_errno("chdir to cwd {}", cfg.process.cwd);
     check_cwd_inside(cfg.process.cwd);
-    apply_process(*cfg.spec, cfg.process, !in_userns || setgroups_allowed_in_self(), ch.fd(), ch, nullptr);
+    // An exec'd process is held to the same Landlock rules as the sandbox,
+    // applied by apply_process before a no_new_privs filter, which may deny
+    // or (NOTIFY) hold the syscalls that Landlock needs.
+    apply_process(*cfg.spec, cfg.process, !in_userns || setgroups_allowed_in_self(), ch.fd(), ch, &cfg.landlock);
     std::string file = resolve_executable(cfg.process);
     seal_fds(cfg.preserve_fds);
-    // An exec'd process is held to the same Landlock rules as the sandbox.
-    if (!cfg.landlock.empty())
-        apply_landlock(cfg.landlock, false);
     ch.send(Msg::ready);
+    // Nothing more to say to the runtime (a failed execve goes to stderr),
+    // and nothing to say for whoever might attach once we are dumpable.
+    ch.close();
+    if (cfg.dumpable_before_exec)
+        ::prctl(PR_SET_DUMPABLE, 1);
     exec_after_ready(cfg.process, file);
+}
+
+// A failure inside the exec'd process or the waiter, to the runtime over the
+// sync channel; when the runtime no longer listens (it returned after
+// `ready`, or died), to our stderr, which is the exec'd command's: never an
+// exit status without a word.
+void report_exec_failure(SyncChannel &ch, int code, const std::string &what) {
+    try {
+        ch.send(Msg::error, code, what);
+        return;
+    } catch (...) {
+    }
+    std::string line = fmt::format("mxc: exec: {}\n", what);
+    (void)!::write(STDERR_FILENO, line.data(), line.size());
 }
 
 [[noreturn]] void mirror_exit(pid_t pid) {
@@ -346,21 +365,28 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
                 try {
                     exec_setup(cfg, child_ch, in_userns);
                 } catch (const Error &e) {
-                    try {
-                        child_ch.send(Msg::error, e.code(), e.what());
-                    } catch (...) {
-                    }
+                    report_exec_failure(child_ch, e.code(), e.what());
+                } catch (const std::exception &e) {
+                    report_exec_failure(child_ch, 0, e.what());
                 }
                 ::_exit(127);
             }
-            child_ch.send(Msg::pid, p);
+            // The exec'd process runs from here on: whatever becomes of this
+            // message, we stay and mirror its exit status.  (The runtime reads
+            // until it has both `pid` and `ready`, which the two of us send
+            // in either order.)
+            try {
+                child_ch.send(Msg::pid, p);
+            } catch (const Error &e) {
+                report_exec_failure(child_ch, e.code(), fmt::format("report the pid of the exec'd process: {}", e.what()));
+            }
             child_ch.close();
             mirror_exit(p);
         } catch (const Error &e) {
-            try {
-                child_ch.send(Msg::error, e.code(), e.what());
-            } catch (...) {
-            }
+            report_exec_failure(child_ch, e.code(), e.what());
+            ::_exit(127);
+        } catch (const std::exception &e) {
+            report_exec_failure(child_ch, 0, e.what());
             ::_exit(127);
         }
     }
@@ -373,8 +399,19 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
     parent_ch.send(Msg::go);
     ExecSpawned out;
     out.waiter = waiter;
-    for (;;) {
-        Message m = parent_ch.recv();
+    // `pid` comes from the waiter, `ready` from the exec'd process: two
+    // writers, no order between them.  Returning at `ready` closed our end
+    // while the waiter might still be about to send `pid`; its send failed and
+    // it exited 127 without a word, leaving the command running unwatched.
+    bool ready = false;
+    while (!ready || out.pid <= 0) {
+        Message m;
+        try {
+            m = parent_ch.recv();
+        } catch (Error &e) {
+            e.add_context(ready ? "waiting for the pid of the exec'd process" : "waiting for the exec'd process");
+            throw;
+        }
         switch (m.type) {
         case Msg::pid:
             out.pid = m.value;
@@ -383,16 +420,22 @@ ExecSpawned spawn_exec(const ExecConfig &cfg) {
             out.pty_master = std::move(m.fd);
             break;
         case Msg::seccomp_fd:
+            if (!cfg.on_seccomp_fd)
+                throw Error(EOPNOTSUPP, "the container's seccomp filter has SCMP_ACT_NOTIFY rules, and nothing "
+                                        "here supervises them for an exec'd process");
+            cfg.on_seccomp_fd(std::move(m.fd));
             break;
         case Msg::ready:
-            owner.release();
-            return out;
+            ready = true;
+            break;
         case Msg::error:
             throw Error::rendered(m.value, m.text);
         default:
             throw Error(EPROTO, "unexpected message from the exec process");
         }
     }
+    owner.release();
+    return out;
 }
 
 } // namespace mxc::sandbox

@@ -783,6 +783,67 @@ TEST_F(AgentTest, IdentityWithForeignKeyIsRefusedAndLeavesNothing)
     }
 }
 
+// `mxc exec` into a running agent sandbox: the process it starts is held as
+// the sandbox's own one is (Landlock, the seccomp filter, no_new_privs) and,
+// with the seccomp-notify audit, recorded in the sandbox's stream.  It failed
+// with "landlock: open /: Function not implemented (ENOSYS)": exec dropped
+// the listener of the filter's NOTIFY rules, and the kernel answers ENOSYS
+// for a notified syscall that nobody listens to.
+TEST_F(AgentTest, ExecRunsConfinedAndAuditedLikeTheSandbox)
+{
+    std::string name = new_id("ag");
+    fs::path outside = base() / "outside";
+    fs::create_directories(outside);
+    fs::permissions(outside, fs::perms(0777));
+    // What the sandbox's own process sees of its confinement, then wait.
+    const std::string status = "grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status";
+    Child c(mxc_argv(run_args(name, {"--audit-backend", "seccomp", "--json"},
+                              {"/bin/sh", "-c", status + " > own.txt; " + wait_go()})),
+            mxc_env());
+    ASSERT_TRUE(wait_for([&] { return (status_in(name) == "running" && fs::exists(ws() / "own.txt")) || c.exited(); },
+                         10s))
+        << c.err();
+
+    RunResult t = mxc({"exec", name, "/bin/true"});
+    EXPECT_EQ(t.status, 0) << t.describe();
+    // Landlock answers EACCES for a write the mounts would allow (/proc is
+    // read-write); a read-only mount says EROFS.
+    RunResult e = mxc({"exec", name, "/bin/sh", "-c",
+                       "echo exec-marker > from-exec; echo ws=$?; "
+                       "echo x > /proc/self/comm; echo comm=$?; "
+                       "echo x > " + (outside / "from-exec").string() + "; echo outside=$?; " +
+                           status + " > exec.txt"});
+    put(ws() / "go", "");
+    RunResult r = c.wait(15s);
+    expect_clean(name);
+    EXPECT_EQ(r.status, 0) << r.describe();
+    ASSERT_EQ(e.status, 0) << e.describe();
+    EXPECT_TRUE(contains(e.out, "ws=0")) << e.describe();
+    EXPECT_EQ(read_file(ws() / "from-exec"), "exec-marker\n");
+    EXPECT_TRUE(contains(e.out, "comm=2") || contains(e.out, "comm=1")) << e.describe();
+    EXPECT_TRUE(contains(e.err, "Permission denied")) << "Landlock, not the mounts, refuses\n" << e.describe();
+    EXPECT_FALSE(contains(e.out, "outside=0")) << e.describe();
+    EXPECT_FALSE(fs::exists(outside / "from-exec"));
+    std::string own = read_file(ws() / "own.txt");
+    EXPECT_TRUE(contains(own, "NoNewPrivs:\t1")) << own;
+    EXPECT_EQ(read_file(ws() / "exec.txt"), own) << "the exec'd process is confined as the sandbox's own";
+
+    // The exec'd commands are in the sandbox's audit stream.
+    RunResult q = mxc({"audit", "query", "--dir", (state_dir() / "audit").string(), "--sandbox", name, "--kind",
+                       "exec", "--json"});
+    ASSERT_EQ(q.status, 0) << q.describe();
+    bool true_seen = false, sh_seen = false;
+    for (const auto &l : lines_of(q.out)) {
+        Json j = Json::parse(l, nullptr, false);
+        if (!j.is_object())
+            continue;
+        true_seen |= j.value("path", "") == "/bin/true";
+        sh_seen |= j.contains("args") && contains(j["args"].dump(), "exec-marker");
+    }
+    EXPECT_TRUE(true_seen) << q.describe();
+    EXPECT_TRUE(sh_seen) << q.describe();
+}
+
 TEST_F(AgentTest, SandboxShowsInListWhileRunning)
 {
     std::string name = new_id("ag");

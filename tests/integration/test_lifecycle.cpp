@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -452,6 +453,61 @@ TEST_F(Lifecycle, ExecPropagatesExitCode)
     ASSERT_NO_FATAL_FAILURE(create_and_start(id, b));
     RunResult e = run_mxc({"exec", id, "/probe", "exit", "5"});
     EXPECT_EQ(e.status, 5) << e.describe();
+    EXPECT_EQ(status_of(id), "running");
+}
+
+// The exec'd process reports `ready`, the waiter (its parent) the pid: two
+// writers with no order.  mxc returned at `ready` and closed the channel; a
+// waiter still about to send the pid failed with EPIPE and exited 127 without
+// a word (1 in ~6 parallel suite runs).  strace makes the waiter's fork return
+// late, so that `ready` always comes first.
+TEST_F(Lifecycle, ExecExitCodeSurvivesALateWaiter)
+{
+    const char* strace = "/usr/bin/strace";
+    if (access(strace, X_OK) != 0)
+        GTEST_SKIP() << "needs " << strace << " to delay the waiter";
+    Bundle& b = sleeping_bundle();
+    std::string id = new_id("exec-late");
+    ASSERT_NO_FATAL_FAILURE(create_and_start(id, b));
+    std::vector<std::string> argv = {strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=clone",
+                                      "-e", "inject=clone:delay_exit=300000"};
+    for (auto& a : mxc_command(root_dir(), {"exec", id, "/probe", "exit", "5"}))
+        argv.push_back(a);
+    for (int i = 0; i < 3; i++) {
+        RunResult e = run_program(argv);
+        EXPECT_EQ(e.status, 5) << "exec " << i << ": " << e.describe();
+    }
+    EXPECT_EQ(status_of(id), "running");
+}
+
+// The same race under load, without strace: many execs at once, all on one
+// CPU.  Every one reports its command's status, and a failure is never
+// silent.
+TEST_F(Lifecycle, ParallelExecsReportTheirExitCodes)
+{
+    Bundle& b = sleeping_bundle();
+    std::string id = new_id("exec-par");
+    ASSERT_NO_FATAL_FAILURE(create_and_start(id, b));
+    std::vector<std::string> cmd = {"/usr/bin/taskset", "-c", "0"};
+    if (access(cmd[0].c_str(), X_OK) != 0)
+        cmd.clear();
+    const auto env = environment({{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}}, {});
+    for (int round = 0; round < 10; round++) {
+        std::vector<std::unique_ptr<Child>> children;
+        for (int j = 0; j < 8; j++) {
+            std::vector<std::string> argv = cmd;
+            for (auto& a : mxc_command(root_dir(), {"exec", id, "/probe", "exit", std::to_string(j + 1)}))
+                argv.push_back(a);
+            children.push_back(std::make_unique<Child>(argv, env));
+        }
+        for (int j = 0; j < 8; j++) {
+            RunResult e = children[j]->wait(30s);
+            EXPECT_EQ(e.status, j + 1) << "round " << round << ", exec " << j << ": " << e.describe();
+            if (e.status != j + 1) {
+                EXPECT_NE(e.err, "") << "a failed exec must say why";
+            }
+        }
+    }
     EXPECT_EQ(status_of(id), "running");
 }
 

@@ -80,6 +80,12 @@ struct ExecConfig {
     std::function<void(pid_t)> attach_pid;  // see SpawnConfig
     int preserve_fds = 0;
     std::vector<LandlockRule> landlock;  // the sandbox's rules (agent sandboxes)
+    // The listener of the process's seccomp filter when it has NOTIFY rules:
+    // called as it arrives, and it must hand it to a supervisor before it
+    // returns (the process waits in its next notified syscall until then; a
+    // dropped listener fails those syscalls with ENOSYS).  Unset: exec fails.
+    std::function<void(UniqueFd)> on_seccomp_fd;
+    bool dumpable_before_exec = false;   // see SpawnConfig
 };
 
 // Join the namespaces of target_pid and exec the process there.  Returns the
