@@ -11,4 +11,5 @@ apt-get install -y --no-install-recommends \
     meson ninja-build pkg-config g++ python3 \
     libseccomp-dev libcap-dev libyaml-cpp-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
     libgtest-dev libgmock-dev libssl-dev libbpf-dev clang llvm bpftool \
-    busybox-static uidmap iproute2 procps libc6-dev
+    busybox-static uidmap iproute2 procps libc6-dev \
+    strace  # tests: Lifecycle.ExecExitCodeSurvivesALateWaiter forces a race with strace -e inject
