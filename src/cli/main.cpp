@@ -119,7 +119,11 @@ int main(int argc, char **argv) {
     const int cmd_at = command_at(argc, argv);
     const std::string_view command = cmd_at < argc ? argv[cmd_at] : "";
     if (command == "exec")
-        self_exec::reexec_sealed();
+        if (std::string why = self_exec::reexec_sealed(); !why.empty()) {
+            std::fprintf(stderr, "mxc: exec: cannot run from a copy of mxc the container cannot write (%s); refusing\n",
+                         why.c_str());
+            return 1;
+        }
     cli::Context ctx;
     CLI::App app{"mxc: an OCI container runtime and agent sandbox"};
     app.name("mxc");

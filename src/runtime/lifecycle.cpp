@@ -231,7 +231,9 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     // one, or with a shared one, run from a copy the container cannot write.
     if (const oci::Namespace *pidns = spec.linux_ ? spec.linux_->find_namespace("pid") : nullptr;
         !pidns || !pidns->path.empty())
-        self_exec::reexec_sealed();
+        if (std::string why = self_exec::reexec_sealed(); !why.empty())
+            throw_error("cannot run from a copy of mxc the container cannot write ({}); refusing to "
+                        "create a container without its own pid namespace", why);
     if (g.systemd_cgroup)
         throw_error("--systemd-cgroup: not supported: mxc manages cgroupfs directly{}",
                     path_exists("/run/systemd/system") ? "" : " (and systemd is not running on this host)");

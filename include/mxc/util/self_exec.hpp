@@ -4,15 +4,19 @@
 // writable binary.
 #pragma once
 
+#include <string>
+
 namespace mxc::self_exec {
 
 // Remember argv (and whether we already run from a sealed copy); clears the
 // marker from the environment so that children do not inherit it.
 void init(int argc, char **argv);
-// Re-execute ourselves from a sealed copy, unless already done.  Returns only
-// when that is impossible (then we carry on from the file).  Call it before
-// any side effect: the process starts over.
-void reexec_sealed();
+// Re-execute ourselves from a sealed copy, unless already done or not needed
+// (a binary we cannot write).  Returns "" then; otherwise returns only when
+// that is impossible, with why: the caller refuses to go on (fail closed),
+// as carrying on from the file would let the container write the runtime.
+// Call it before any side effect: the process starts over.
+std::string reexec_sealed();
 bool sealed();
 
 } // namespace mxc::self_exec
