@@ -10,7 +10,7 @@
 #include <linux/types.h>
 #endif
 
-#define MXC_ABI_VERSION 2
+#define MXC_ABI_VERSION 3
 
 #define MXC_COMM_LEN 16
 #define MXC_PATH_LEN 512     /* per path; longer paths are cut, MXC_F_PATH_TRUNC set */
@@ -127,11 +127,12 @@ struct mxc_file_event {
     __u32 mode;
     __u32 owner_uid;    /* chown family; (u32)-1 = unchanged */
     __u32 owner_gid;
-    __u32 pad0;
+    __u32 path_len;     /* bytes of path used, its NUL included (0: none) */
     __s64 length;       /* truncate */
     char path[MXC_PATH_LEN];  /* source: open/unlink/rename old/link old/symlink target */
     char path2[MXC_PATH_LEN]; /* destination: rename new/link new/symlink linkpath */
-    /* Records are cut after path (path2 empty, no dir) or after path2 (no
+    /* Records are cut right after path's NUL (path2 empty, no dir: the
+     * common case, a few dozen bytes instead of 512) or after path2 (no
      * dir): readers zero what is missing.
      * With MXC_F_DIR_SET: the directory (dirfd's, or the cwd) a relative
      * path is resolved from, spelled out in the kernel at sys_enter as the

@@ -14,9 +14,12 @@ struct mxc_user_msghdr {
     __s32 msg_namelen;
 };
 
-static __always_inline __u32 read_user_path(char *dst, unsigned long src, __u32 trunc_flag)
+/* len (when given): bytes used, the NUL included. */
+static __always_inline __u32 read_user_path(char *dst, unsigned long src, __u32 trunc_flag, __u32 *len)
 {
     dst[0] = 0;
+    if (len)
+        *len = 1;
     if (!src)
         return 0;
     long n = bpf_probe_read_user_str(dst, MXC_PATH_LEN, (const void *)src);
@@ -24,6 +27,8 @@ static __always_inline __u32 read_user_path(char *dst, unsigned long src, __u32 
         dst[0] = 0;
         return MXC_F_PATH_FAULT;
     }
+    if (len && n > 0)
+        *len = n;
     return n == MXC_PATH_LEN ? trunc_flag : 0;
 }
 
@@ -182,7 +187,7 @@ static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 iden
     e->mode = 0;
     e->owner_uid = (__u32)-1;
     e->owner_gid = (__u32)-1;
-    e->pad0 = 0;
+    e->path_len = 1;
     e->length = 0;
 
     switch (op) {
@@ -258,8 +263,10 @@ static __always_inline int file_enter(struct pt_regs *regs, __u16 op, __u32 iden
         return 0;
     }
     e->hdr.kind = kind;
-    e->hdr.flags |= read_user_path(e->path, p1, MXC_F_PATH_TRUNC);
-    e->hdr.flags |= read_user_path(e->path2, p2, MXC_F_PATH2_TRUNC);
+    __u32 len1 = 1;
+    e->hdr.flags |= read_user_path(e->path, p1, MXC_F_PATH_TRUNC, &len1);
+    e->path_len = len1;
+    e->hdr.flags |= read_user_path(e->path2, p2, MXC_F_PATH2_TRUNC, NULL);
     /* A relative path names a file below a directory the task may leave (or
      * exit) before the collector sees the event: spell that out now.  A
      * symlink's target is text, not a path; its link is path2. */
@@ -464,9 +471,19 @@ int BPF_PROG(mxc_sys_exit, struct pt_regs *regs, long ret)
         e->hdr.boot_ns = bpf_ktime_get_boot_ns();
         /* Only the buffers in use go into the ring: most file syscalls have
          * one absolute path, a third of the record. */
-        __u32 size = sizeof(*e);
-        if (!(e->hdr.flags & MXC_F_DIR_SET))
-            size = e->path2[0] ? __builtin_offsetof(struct mxc_file_event, dir) : __builtin_offsetof(struct mxc_file_event, path2);
+        __u64 size = sizeof(*e);
+        if (!(e->hdr.flags & MXC_F_DIR_SET)) {
+            if (e->path2[0]) {
+                size = __builtin_offsetof(struct mxc_file_event, dir);
+            } else {
+                __u64 used = e->path_len;
+                if (used < 1 || used > MXC_PATH_LEN)
+                    used = MXC_PATH_LEN;
+                size = __builtin_offsetof(struct mxc_file_event, path) + used;
+            }
+        }
+        if (size > sizeof(*e))
+            size = sizeof(*e);
         if (bpf_ringbuf_output(&events, e, size, wake_flags(size)))
             count_loss(e->hdr.identity);
     }

@@ -212,9 +212,14 @@ bool decode_event(const void *data, size_t size, Event &e) {
         return true;
     }
     case MXC_REC_FILE: {
-        // Cut after path or path2 when the rest is unused (see events.h).
-        // The common record: read in place, not copied whole.
-        if (size < offsetof(mxc_file_event, path2))
+        // Cut right after path's NUL, or after path2, when the rest is
+        // unused (see events.h); never inside path.  The common record:
+        // read in place, not copied whole.
+        constexpr size_t path_at = offsetof(mxc_file_event, path);
+        if (size <= path_at)
+            return false;
+        if (size < offsetof(mxc_file_event, path2) &&
+            !std::memchr(static_cast<const char *>(data) + path_at, '\0', size - path_at))
             return false;
         if ((h.flags & MXC_F_DIR_SET) && size < sizeof(mxc_file_event))
             return false; // says it carries dir, and does not

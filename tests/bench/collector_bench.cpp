@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
         dir = tmpl;
     }
 
-    // One raw record as the probe emits it: cut after path (no path2, no dir).
+    // One raw record as the probe emits it: cut after the path's NUL.
     mxc_file_event ev{};
     ev.hdr.rec = MXC_REC_FILE;
     ev.hdr.kind = MXC_KIND_FILE;
@@ -65,7 +65,8 @@ int main(int argc, char **argv) {
     ev.dirfd = ev.dirfd2 = -100;
     ev.owner_uid = ev.owner_gid = UINT32_MAX; // not a chown
     std::strcpy(ev.path, "/var/tmp/mxc-audit-bench.ryGOKY/work/missing-file");
-    const size_t raw_size = offsetof(mxc_file_event, path2);
+    ev.path_len = static_cast<uint32_t>(std::strlen(ev.path) + 1);
+    const size_t raw_size = offsetof(mxc_file_event, path) + ev.path_len; // cut after the path, as the probe does
 
     identity::IdentityStore keys{dir + "/keys", 0};
     mkdir_p(keys.dir, 0700);

@@ -148,14 +148,19 @@ TEST(AuditBpfDecode, RejectsMalformed) {
     mxc_file_event r{};
     fill_hdr(r.hdr, MXC_REC_FILE, MXC_KIND_FILE, MXC_OP_OPENAT);
     EXPECT_FALSE(decode_event(&r, sizeof(r.hdr) - 1));
-    // Records may end after path or path2 (the rest unused), not inside path.
-    EXPECT_FALSE(decode_event(&r, offsetof(mxc_file_event, path2) - 1));
+    // Records may end right after path's NUL, or after path2 (the rest
+    // unused), not inside path.
+    EXPECT_FALSE(decode_event(&r, offsetof(mxc_file_event, path)));
     std::strcpy(r.path, "/etc/passwd");
-    auto cut = decode_event(&r, offsetof(mxc_file_event, path2));
-    ASSERT_TRUE(cut);
-    EXPECT_EQ(cut->path, "/etc/passwd");
-    EXPECT_EQ(cut->path2, "");
-    EXPECT_EQ(cut->dir, "");
+    EXPECT_FALSE(decode_event(&r, offsetof(mxc_file_event, path) + 5)) << "cut inside the path";
+    EXPECT_FALSE(decode_event(&r, offsetof(mxc_file_event, path) + std::strlen("/etc/passwd"))) << "no NUL";
+    for (size_t size : {offsetof(mxc_file_event, path) + std::strlen("/etc/passwd") + 1, offsetof(mxc_file_event, path2)}) {
+        auto cut = decode_event(&r, size);
+        ASSERT_TRUE(cut) << size;
+        EXPECT_EQ(cut->path, "/etc/passwd");
+        EXPECT_EQ(cut->path2, "");
+        EXPECT_EQ(cut->dir, "");
+    }
     r.hdr.flags |= MXC_F_DIR_SET; // claims a dir it does not carry
     EXPECT_FALSE(decode_event(&r, offsetof(mxc_file_event, dir)));
     std::strcpy(r.dir, "/home/u");
@@ -616,7 +621,7 @@ TEST(AuditBpfDecode, ReusedEventAndRecordCarryNothingOver) {
 
     const std::vector<std::pair<const void *, size_t>> raw = {
         {file.get(), sizeof(*file)}, {&net, sizeof(net)}, {&proc, sizeof(proc)},
-        {&plain, offsetof(mxc_file_event, path2)}, {file.get(), sizeof(*file)}};
+        {&plain, offsetof(mxc_file_event, path) + sizeof("/etc/hosts")}, {file.get(), sizeof(*file)}};
     Event reused;
     Record slot;
     for (size_t i = 0; i < raw.size(); ++i) {
