@@ -56,7 +56,7 @@ UniqueFd listen_unix(const std::string &path, mode_t mode) {
         if (!S_ISSOCK(st.st_mode))
             throw_error("{}: exists and is not a socket", path);
         if (Client::connect(path))
-            throw Error(EADDRINUSE, fmt::format("{}: another mxcd is listening there", path));
+            throw Error(EADDRINUSE, fmt::format("{}: another process is listening there", path));
         ::unlink(path.c_str());
     }
     if (::bind(s.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0)

@@ -7,13 +7,13 @@
 // listener is gone.
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "internal.hpp"
+#include "mxc/ipc/ipc.hpp"
 #include "mxc/sandbox/sync.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
@@ -44,18 +44,7 @@ std::string ns_of(pid_t pid) {
 
 std::string exec_notify_socket(const Store &store, const std::string &id) { return store.dir(id) + "/notify.sock"; }
 
-UniqueFd listen_exec_notify(const std::string &path) {
-    sockaddr_un a = socket_address(path);
-    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!s)
-        throw_errno("socket");
-    ::unlink(path.c_str());
-    if (::bind(s.get(), reinterpret_cast<sockaddr *>(&a), sizeof a) < 0)
-        throw_errno("bind {}", path);
-    if (::chmod(path.c_str(), 0600) < 0 || ::listen(s.get(), 8) < 0)
-        throw_errno("listen on {}", path);
-    return s;
-}
+UniqueFd listen_exec_notify(const std::string &path) { return ipc::listen_unix(path, 0600); }
 
 std::optional<ExecListener> accept_exec_notify(int listen_fd) {
     UniqueFd c(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
@@ -64,12 +53,8 @@ std::optional<ExecListener> accept_exec_notify(int listen_fd) {
             return std::nullopt;
         throw_errno("accept");
     }
-    std::string peer;
-    ucred cr{};
-    socklen_t len = sizeof cr;
-    if (::getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
-        throw_errno("SO_PEERCRED");
-    peer = fmt::format("pid {} uid {}", cr.pid, cr.uid);
+    ipc::Peer cr = ipc::peer_credentials(c.get());
+    std::string peer = fmt::format("pid {} uid {}", cr.pid, cr.uid);
     // Only a runtime of ours, outside the sandbox: same uid, same mount
     // namespace as this process (a sandbox process has one of its own).
     if (cr.uid != ::geteuid() || ns_of(cr.pid).empty() || ns_of(cr.pid) != ns_of(::getpid()))
