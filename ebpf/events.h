@@ -21,6 +21,20 @@
 #define MXC_NR_SYSCALLS 512  /* size of the syscall-number -> op table */
 #define MXC_MAX_CGROUP_DEPTH 16 /* ancestor levels checked by the filter */
 
+/* The filter's watched set: an open-addressed table in an array map (array
+ * lookups are inlined by the verifier; a hash map lookup is a call and a
+ * hash).  A cgroup id lives in one of the MXC_WATCH_PROBES slots from
+ * (id & (MXC_WATCH_SLOTS - 1)); cgroup_id 0 marks a free slot.  The loader
+ * writes a slot's identity before its cgroup_id (and clears cgroup_id first),
+ * so a reader never pairs an id with another sandbox's identity. */
+#define MXC_WATCH_SLOTS 4096 /* a power of two */
+#define MXC_WATCH_PROBES 8
+struct mxc_watch_slot {
+    __u64 cgroup_id;
+    __u32 identity;
+    __u32 pad;
+};
+
 /* Record layouts (which struct follows the header). */
 enum mxc_rec {
     MXC_REC_EXEC = 1,  /* struct mxc_exec_event */
@@ -182,5 +196,7 @@ MXC_ABI_ASSERT(MXC_OFF(mxc_file_event, path) == 120, "file.path");
 MXC_ABI_ASSERT(sizeof(struct mxc_net_event) == 80 + 24 + MXC_SOCKADDR_LEN, "mxc_net_event layout");
 MXC_ABI_ASSERT(MXC_OFF(mxc_net_event, sockaddr) == 104, "net.sockaddr");
 MXC_ABI_ASSERT(sizeof(struct mxc_proc_event) == 88, "mxc_proc_event layout");
+MXC_ABI_ASSERT(sizeof(struct mxc_watch_slot) == 16, "mxc_watch_slot layout");
+MXC_ABI_ASSERT((MXC_WATCH_SLOTS & (MXC_WATCH_SLOTS - 1)) == 0, "MXC_WATCH_SLOTS: a power of two");
 
 #endif

@@ -3,7 +3,7 @@
  * network syscalls from the raw syscall tracepoints.  Everything is filtered
  * in the kernel by cgroup (watched_cgroups, ancestors included) before any
  * argument is read; unwatched tasks cost one table load and, when anything is
- * watched, a few hash lookups.  Layouts are in events.h. */
+ * watched, a few inlined array loads per cgroup level.  Layouts are in events.h. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -50,11 +50,12 @@ struct {
     __uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
+/* See struct mxc_watch_slot: open addressing, written by the loader only. */
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 1024);
-    __type(key, __u64);   /* cgroup id */
-    __type(value, __u32); /* identity index */
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MXC_WATCH_SLOTS);
+    __type(key, __u32);
+    __type(value, struct mxc_watch_slot);
 } watched_cgroups SEC(".maps");
 
 struct {
@@ -122,17 +123,35 @@ static __always_inline void count_loss(__u32 identity)
         (*n)++;
 }
 
+static __always_inline struct mxc_watch_slot *watch_slot(__u64 cgroup_id)
+{
+#pragma unroll
+    for (__u32 i = 0; i < MXC_WATCH_PROBES; i++) {
+        __u32 k = (__u32)(cgroup_id + i) & (MXC_WATCH_SLOTS - 1);
+        struct mxc_watch_slot *s = bpf_map_lookup_elem(&watched_cgroups, &k);
+        if (s && s->cgroup_id == cgroup_id)
+            return s;
+    }
+    return NULL;
+}
+
 /* The nearest watched cgroup among the current one and its ancestors wins,
- * so a sandbox nested in another one is attributed to the inner identity. */
+ * so a sandbox nested in another one is attributed to the inner identity.
+ * The current cgroup is read through BTF (what bpf_get_current_cgroup_id
+ * returns, without the call): this runs for every probed syscall of every
+ * task on the host while anything is watched. */
 static __always_inline bool watched(__u32 *identity, __u64 *cgroup_id)
 {
     if (!mxc_nr_watched)
         return false;
-    __u64 self = bpf_get_current_cgroup_id();
-    __u32 *v = bpf_map_lookup_elem(&watched_cgroups, &self);
+    struct task_struct *task = bpf_get_current_task_btf();
+    __u64 self = task->cgroups->dfl_cgrp->kn->id;
+    if (!self)
+        self = bpf_get_current_cgroup_id();
     *cgroup_id = self;
-    if (v) {
-        *identity = *v;
+    struct mxc_watch_slot *s = watch_slot(self);
+    if (s) {
+        *identity = s->identity;
         return true;
     }
     bool found = false;
@@ -140,9 +159,9 @@ static __always_inline bool watched(__u32 *identity, __u64 *cgroup_id)
         __u64 anc = bpf_get_current_ancestor_cgroup_id(level);
         if (!anc || anc == self)
             break;
-        v = bpf_map_lookup_elem(&watched_cgroups, &anc);
-        if (v) {
-            *identity = *v;
+        s = watch_slot(anc);
+        if (s) {
+            *identity = s->identity;
             found = true;
         }
     }
@@ -152,7 +171,6 @@ static __always_inline bool watched(__u32 *identity, __u64 *cgroup_id)
 static __always_inline void fill_hdr(struct mxc_event_hdr *h, __u16 rec, __u16 kind, __u16 op,
                                      __u32 identity, __u64 cgroup_id)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u64 uid_gid = bpf_get_current_uid_gid();
 
@@ -162,11 +180,11 @@ static __always_inline void fill_hdr(struct mxc_event_hdr *h, __u16 rec, __u16 k
     h->abi = MXC_ABI_VERSION;
     h->identity = identity;
     h->flags = 0;
-    h->boot_ns = bpf_ktime_get_boot_ns();
+    h->boot_ns = 0; /* set when the record is emitted (a clock read is ~0.1 us here) */
     h->cgroup_id = cgroup_id;
     h->pid = pid_tgid >> 32;
     h->tid = (__u32)pid_tgid;
-    h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+    h->ppid = bpf_get_current_task_btf()->real_parent->tgid; /* BTF: no probe_read call */
     h->uid = (__u32)uid_gid;
     h->gid = uid_gid >> 32;
     h->pad0 = 0;
@@ -226,6 +244,7 @@ int BPF_PROG(mxc_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
     }
     if (e->argc > e->nargs)
         e->hdr.flags |= MXC_F_ARGS_TRUNC;
+    e->hdr.boot_ns = bpf_ktime_get_boot_ns();
     bpf_ringbuf_submit(e, wake_flags_reserved(sizeof(*e)));
     return 0;
 }
@@ -249,6 +268,7 @@ int BPF_PROG(mxc_fork, struct task_struct *parent, struct task_struct *child)
     e->child_pid = BPF_CORE_READ(child, tgid);
     e->exit_code = 0;
     e->hdr.result = e->child_pid;
+    e->hdr.boot_ns = bpf_ktime_get_boot_ns();
     bpf_ringbuf_submit(e, wake_flags_reserved(sizeof(*e)));
     return 0;
 }
@@ -278,6 +298,7 @@ int BPF_PROG(mxc_exit, struct task_struct *task)
     e->child_pid = 0;
     e->exit_code = BPF_CORE_READ(task, exit_code);
     e->hdr.result = e->exit_code;
+    e->hdr.boot_ns = bpf_ktime_get_boot_ns();
     bpf_ringbuf_submit(e, wake_flags_reserved(sizeof(*e)));
     return 0;
 }

@@ -442,8 +442,8 @@ int BPF_PROG(mxc_sys_exit, struct pt_regs *regs, long ret)
     if (op == MXC_OP_NONE || compat_syscall())
         return 0;
 
-    __u64 key = bpf_get_current_pid_tgid();
     if (op >= MXC_OP_CONNECT) {
+        __u64 key = bpf_get_current_pid_tgid();
         struct mxc_net_event *e = bpf_map_lookup_elem(&pending_net, &key);
         if (!e)
             return 0;

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -374,25 +375,73 @@ std::unique_ptr<BpfProbes> BpfProbes::load(const LoadOptions &opts) {
     return std::unique_ptr<BpfProbes>(new BpfProbes(std::move(impl)));
 }
 
+namespace {
+
+// The probes' watched set is an open-addressed table (struct mxc_watch_slot):
+// the slots a cgroup id may live in.
+__u32 watch_slot_key(uint64_t cgroup_id, __u32 i) {
+    return static_cast<__u32>(cgroup_id + i) & (MXC_WATCH_SLOTS - 1);
+}
+
+mxc_watch_slot read_slot(int fd, __u32 key) {
+    mxc_watch_slot slot{};
+    if (bpf_map_lookup_elem(fd, &key, &slot))
+        throw_errno("audit: read watched-cgroup slot {}", key);
+    return slot;
+}
+
+void write_slot(int fd, __u32 key, const mxc_watch_slot &slot) {
+    if (bpf_map_update_elem(fd, &key, &slot, BPF_ANY))
+        throw_errno("audit: write watched-cgroup slot {}", key);
+}
+
+} // namespace
+
 void BpfProbes::watch(uint64_t cgroup_id, uint32_t identity_index) {
     if (identity_index >= MXC_MAX_IDENTITIES)
         throw_error("audit: identity index {} out of range (max {})", identity_index,
                     MXC_MAX_IDENTITIES - 1);
-    __u64 key = cgroup_id;
-    __u32 value = identity_index;
-    if (int err = bpf_map__update_elem(impl_->skel->maps.watched_cgroups, &key, sizeof(key), &value,
-                                       sizeof(value), BPF_ANY))
-        throw Error(-err, fmt::format("audit: watch cgroup {}", cgroup_id));
+    if (cgroup_id == 0)
+        throw_error("audit: cgroup id 0 cannot be watched");
+    int fd = bpf_map__fd(impl_->skel->maps.watched_cgroups);
+    std::optional<__u32> free_key, own_key;
+    for (__u32 i = 0; i < MXC_WATCH_PROBES && !own_key; i++) {
+        __u32 key = watch_slot_key(cgroup_id, i);
+        mxc_watch_slot slot = read_slot(fd, key);
+        if (slot.cgroup_id == cgroup_id)
+            own_key = key;
+        else if (slot.cgroup_id == 0 && !free_key)
+            free_key = key;
+    }
+    if (!own_key && !free_key)
+        throw Error(ENOSPC, fmt::format("audit: watch cgroup {}: its {} slots in the probes' table are "
+                                        "taken by other sandboxes",
+                                        cgroup_id, MXC_WATCH_PROBES));
+    // The probes read slots while they are written: a slot's id is cleared
+    // before its identity changes and set after, so no reader pairs this
+    // cgroup with another identity.
+    __u32 key = own_key ? *own_key : *free_key;
+    mxc_watch_slot slot{};
+    slot.identity = identity_index;
+    if (own_key)
+        write_slot(fd, key, slot);
+    slot.cgroup_id = cgroup_id;
+    write_slot(fd, key, slot);
     impl_->watched.insert(cgroup_id);
     impl_->identities.insert(identity_index);
     impl_->skel->bss->mxc_nr_watched = static_cast<__u32>(impl_->watched.size());
 }
 
 void BpfProbes::unwatch(uint64_t cgroup_id) {
-    __u64 key = cgroup_id;
-    int err = bpf_map__delete_elem(impl_->skel->maps.watched_cgroups, &key, sizeof(key), 0);
-    if (err && err != -ENOENT)
-        throw Error(-err, fmt::format("audit: unwatch cgroup {}", cgroup_id));
+    int fd = bpf_map__fd(impl_->skel->maps.watched_cgroups);
+    for (__u32 i = 0; i < MXC_WATCH_PROBES && cgroup_id != 0; i++) {
+        __u32 key = watch_slot_key(cgroup_id, i);
+        mxc_watch_slot slot = read_slot(fd, key);
+        if (slot.cgroup_id != cgroup_id)
+            continue;
+        slot.cgroup_id = 0; // the identity stays until the slot is reused
+        write_slot(fd, key, slot);
+    }
     impl_->watched.erase(cgroup_id);
     impl_->skel->bss->mxc_nr_watched = static_cast<__u32>(impl_->watched.size());
 }
@@ -490,13 +539,9 @@ void BpfProbes::syscall_probes(bool on) {
 std::vector<uint64_t> BpfProbes::kernel_watched() {
     std::vector<uint64_t> out;
     int fd = bpf_map__fd(impl_->skel->maps.watched_cgroups);
-    __u64 key = 0, next = 0;
-    const void *prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        out.push_back(next);
-        key = next;
-        prev = &key;
-    }
+    for (__u32 key = 0; key < MXC_WATCH_SLOTS; key++)
+        if (uint64_t id = read_slot(fd, key).cgroup_id)
+            out.push_back(id);
     return out;
 }
 

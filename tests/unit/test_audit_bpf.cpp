@@ -473,6 +473,64 @@ TEST_F(AuditBpfLive, NestedCgroupAttributedToWatchedAncestor) {
     EXPECT_TRUE(collect().empty());
 }
 
+// The probes' watched set is an open-addressed table of MXC_WATCH_SLOTS slots,
+// MXC_WATCH_PROBES tried per id: ids equal modulo the table size share a window.
+TEST_F(AuditBpfLive, WatchTableKeepsCollidingIds) {
+    const uint64_t cgid = cgroup_id(cg_);
+    std::vector<uint64_t> others; // never a cgroup of this test's processes
+    for (uint64_t k = 1; k < MXC_WATCH_PROBES; k++)
+        others.push_back(cgid + k * MXC_WATCH_SLOTS);
+    for (uint64_t id : others)
+        probes_->watch(id, 3);
+    probes_->watch(cgid, 5); // the window's last slot
+
+    auto watched = probes_->kernel_watched();
+    std::sort(watched.begin(), watched.end());
+    auto want = others;
+    want.push_back(cgid);
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(watched, want);
+
+    // A ninth id of the same window has nowhere to go: a clear error, and the
+    // others stay as they were.
+    try {
+        probes_->watch(cgid + MXC_WATCH_PROBES * uint64_t{MXC_WATCH_SLOTS}, 4);
+        ADD_FAILURE() << "watch succeeded with the window full";
+    } catch (const mxc::Error &e) {
+        EXPECT_EQ(e.code(), ENOSPC);
+        EXPECT_NE(std::string(e.what()).find("taken by other sandboxes"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(probes_->kernel_watched().size(), want.size());
+
+    run_in(cg_, "in");
+    auto evs = collect();
+    SCOPED_TRACE("events:\n" + describe(evs));
+    auto ul = select(evs, [&](auto &e) { return e.path == w_.victim("in"); });
+    ASSERT_EQ(ul.size(), 1u);
+    EXPECT_EQ(ul[0].identity, 5u);
+    EXPECT_EQ(ul[0].cgroup_id, cgid);
+
+    // Watching again moves it to another identity in place; freeing a slot
+    // before it does not make a second entry.
+    probes_->unwatch(others[0]);
+    probes_->watch(cgid, 6);
+    EXPECT_EQ(probes_->kernel_watched().size(), want.size() - 1);
+    std::ofstream(w_.victim("in")) << "x";
+    run_in(cg_, "in");
+    evs = collect();
+    ul = select(evs, [&](auto &e) { return e.path == w_.victim("in"); });
+    ASSERT_EQ(ul.size(), 1u);
+    EXPECT_EQ(ul[0].identity, 6u);
+
+    for (size_t i = 1; i < others.size(); i++)
+        probes_->unwatch(others[i]);
+    probes_->unwatch(cgid);
+    EXPECT_TRUE(probes_->kernel_watched().empty());
+    std::ofstream(w_.victim("in")) << "x";
+    run_in(cg_, "in");
+    EXPECT_TRUE(collect().empty());
+}
+
 // The less common operations, to pin each syscall's argument mapping.
 TEST_F(AuditBpfLive, MoreFileAndNetOps) {
     probes_->watch(cgroup_id(cg_), 1);
