@@ -25,8 +25,11 @@ usage: audit_overhead.sh [options]        (root; Linux with BTF, bpffs, cgroup v
                        --tp-n 200000 --tp-runs 1 (smoke test)
   --runs N             measured rounds of the sandbox/host part (default 7)
   --warmup N           unmeasured rounds first (default 1)
-  --parts LIST         any of "sandbox host throughput drain auditd" (default: all five;
-                       sandbox and host share their rounds)
+  --parts LIST         any of "sandbox host floor throughput drain auditd" (default: all six;
+                       sandbox, host and floor share their rounds). floor: the same open/close
+                       loops (host, and agent sandbox with audit off) with two programs that do
+                       nothing attached to sys_enter/sys_exit (tests/bench/probe_floor.bpf.c):
+                       the least any probe on those hooks costs here (needs clang, libbpf-dev)
   --open-n N           open+close iterations per loop (default 100000)
   --exec-n N           fork+exec(/bin/true) iterations per loop (default 500)
   --seccomp-div D      the seccomp-notify sandbox runs the open/close loop with N/D iterations
@@ -53,7 +56,7 @@ usage: audit_overhead.sh [options]        (root; Linux with BTF, bpffs, cgroup v
 EOF
 }
 
-runs=7 warmup=1 parts="sandbox host throughput drain auditd" open_n=100000 exec_n=500 seccomp_div=5
+runs=7 warmup=1 parts="sandbox host floor throughput drain auditd" open_n=100000 exec_n=500 seccomp_div=5
 tp_n=1000000 tp_runs=2 drain_n=300000 drain_runs=3 producers=1 ring_bytes="" do_perf=0 bdir="" build=1 mxc="" mxcd=""
 install=1 audit_uid="" csv="" keep_tmp=0
 while (($#)); do
@@ -94,7 +97,7 @@ for v in runs open_n exec_n seccomp_div tp_n tp_runs producers audit_uid; do
 done
 [[ $warmup =~ ^[0-9]+$ ]] || bench_die "--warmup must be >= 0"
 for p in $parts; do
-    case $p in sandbox | host | throughput | drain | auditd) ;; *) bench_die "unknown part '$p' (sandbox host throughput drain auditd)" ;; esac
+    case $p in sandbox | host | floor | throughput | drain | auditd) ;; *) bench_die "unknown part '$p' (sandbox host floor throughput drain auditd)" ;; esac
 done
 want() { [[ " $parts " == *" $1 "* ]]; }
 ((BASH_VERSINFO[0] >= 5)) || bench_die "needs bash >= 5 (for \$EPOCHREALTIME)"
@@ -153,7 +156,19 @@ gcc -O2 -static -Wall -o "$loop_bin" "$here/audit_loop.c" 2>"$work/logs/gcc.log"
     bench_die "gcc -static audit_loop.c failed (libc6-dev?): $(first_error "$work/logs/gcc.log")"
 chmod 0755 "$loop_bin"
 
-mxcd_pid="" idle_pid="" auditd_pid="" perf_pid="" audit_saved="" audit_rules_added=0
+# The floor: empty programs on sys_enter/sys_exit (tests/bench/probe_floor.bpf.c), loaded by
+# tests/bench/probe_floor.c.
+floor_obj=$work/probe_floor.bpf.o floor_bin=$work/probe_floor floor_pid=""
+if want floor; then
+    if ! clang -O2 -g -target bpf -I"/usr/include/$(gcc -dumpmachine)" -c "$here/probe_floor.bpf.c" \
+        -o "$floor_obj" 2>"$work/logs/floor-build.log" ||
+        ! gcc -O2 -Wall -o "$floor_bin" "$here/probe_floor.c" -lbpf 2>>"$work/logs/floor-build.log"; then
+        finding "floor not measured: building probe_floor failed (clang, libbpf-dev?): $(first_error "$work/logs/floor-build.log")"
+        parts=${parts//floor/}
+    fi
+fi
+
+mxcd_pid="" idle_pid="" auditd_pid="" perf_pid="" floor_links0=0 audit_saved="" audit_rules_added=0
 # auditd state to put back (part 4): rules of ours, an auditd we started, enabled/backlog_limit.
 auditd_note="" auditd_started=0 auditd_ours=0 auditd_lost=""
 declare -a audit_syscalls=()
@@ -177,6 +192,7 @@ audit_status() { auditctl -s 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }';
 on_exit() {
     local rc=$?
     [[ -n $perf_pid ]] && kill -TERM "$perf_pid" 2>/dev/null
+    [[ -n $floor_pid ]] && kill -TERM "$floor_pid" 2>/dev/null
     stop_idle
     mxcd_stop quiet
     auditd_restore
@@ -338,6 +354,38 @@ stop_idle() {
     idle_pid=""
 }
 
+# floor_start: the empty programs attached (probe_floor prints "attached N" once they are);
+# floor_stop: the process ends, and with it its links; waits until the kernel has let them go.
+floor_start() {
+    local i
+    floor_links0=$(sys_links)
+    mkfifo "$work/floor.fifo" || return 1
+    "$floor_bin" "$floor_obj" <"$work/floor.fifo" >"$work/logs/floor.out" 2>"$work/logs/floor.err" &
+    floor_pid=$!
+    exec {floor_fd}>"$work/floor.fifo"
+    for ((i = 0; i < 100; i++)); do
+        grep -q '^attached 2' "$work/logs/floor.out" 2>/dev/null && return 0
+        kill -0 "$floor_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    bench_log "probe_floor did not attach: $(first_error "$work/logs/floor.err")"
+    floor_stop
+    return 1
+}
+floor_stop() {
+    local i
+    [[ -n $floor_pid ]] || return 0
+    [[ -n ${floor_fd:-} ]] && exec {floor_fd}>&-
+    wait "$floor_pid" 2>/dev/null
+    floor_pid="" floor_fd=""
+    rm -f "$work/floor.fifo"
+    for ((i = 0; i < 100; i++)); do
+        (($(sys_links) <= floor_links0)) && return 0
+        sleep 0.02
+    done
+    finding "probe_floor's links were still attached 2 s after it exited"
+}
+
 pct() { awk -v r="$1" 'BEGIN { if (r == "n/a") print "n/a"; else printf "%+.1f %%", (r - 1) * 100 }'; }
 us() { awk -v x="$1" 'BEGIN { printf "%.2f", x / 1e3 }'; } # ns -> us
 
@@ -378,7 +426,7 @@ kernel=$(uname -r)
 #   OFF: mxcd stopped and --unload'ed; host loop; sandbox off loops; sandbox seccomp loops
 # =================================================================================================
 clean_rounds=() perf_open=""
-if want sandbox || want host; then
+if want sandbox || want host || want floor; then
     sc_n=$((open_n / seccomp_div)); ((sc_n > 0)) || sc_n=1
     bench_log "sandbox/host: $runs rounds (+$warmup warm-up); open/close x$open_n, exec x$exec_n, seccomp open/close x$sc_n"
     phase_on() {
@@ -415,6 +463,17 @@ if want sandbox || want host; then
             sample exec seccomp "$r"
         fi
         f=$(foreign_links); ((f > 0)) && foreign[$r]+="off-end:$f "
+        # After the foreign-probe check: these links are the floor's, not foreign.
+        if want floor; then
+            if floor_start; then
+                run_host "$work/logs/host-floor" openclose "$open_n" "$target"; sample host floor "$r"
+                run_sbx off "$work/logs/sbx-floor-open" "${prefix}fo$((r + warmup))" -- "$loop_bin" openclose "$open_n" "$target"
+                sample open floor "$r"
+                floor_stop
+            else
+                broke=1
+            fi
+        fi
     }
     for ((r = -warmup; r < runs; r++)); do
         bench_log "round $((r + 1))/$runs$( ((r < 0)) && echo " (warm-up)"), load $(cut -d' ' -f1 /proc/loadavg)"
@@ -666,7 +725,7 @@ fi
 # =================================================================================================
 ((${#clean_rounds[@]} >= 3)) || clean_rounds=()
 declare -A med=()
-for k in host.on host.loaded host.off open.bpf open.off open.seccomp exec.bpf exec.off exec.seccomp aopen.on aopen.off aexec.on aexec.off; do
+for k in host.on host.loaded host.off host.floor open.bpf open.off open.floor open.seccomp exec.bpf exec.off exec.seccomp aopen.on aopen.off aexec.on aexec.off; do
     med[$k]=$(median_of "$k")
     med[$k.cpu]=$(median_of "$k.cpu")
 done
@@ -697,7 +756,7 @@ if ((have_bpftool)) && { want sandbox || want host; }; then
     fi
 fi
 echo
-if want sandbox || want host; then
+if want sandbox || want host || want floor; then
     echo "| loop | where | audit | n | median µs/iter | ratio vs unaudited | paired | CPU µs/iter | CPU ratio |"
     echo "|---|---|---|---|---|---|---|---|---|"
     line() { # KEY BASEKEY loop where audit
@@ -719,6 +778,10 @@ if want sandbox || want host; then
         line host.loaded host.off "open+close ×$open_n" "host, no sandbox" "probes loaded, no sandbox registered"
         line host.on host.off "open+close ×$open_n" "host, no sandbox" "probes loaded, 1 idle sandbox registered"
     fi
+    if want floor; then
+        line open.floor open.off "open+close ×$open_n" "agent sandbox" "off; empty sys_enter/exit programs (floor)"
+        line host.floor host.off "open+close ×$open_n" "host, no sandbox" "empty sys_enter/exit programs (floor)"
+    fi
     echo
     if want sandbox; then
         r=$(ratio3 "${med[open.bpf]:-0}" "${med[open.off]:-0}"); row "open/close in sandbox, bpf ÷ off" "$(fig open.bpf open.off)" "≤ 1.10×" "$(verdict "$r" 1.10 le)"
@@ -729,6 +792,12 @@ if want sandbox || want host; then
     if want host; then
         r=$(ratio3 "${med[host.on]:-0}" "${med[host.off]:-0}"); row "open/close on the host, probes loaded (1 sandbox registered) ÷ not" "$(fig host.on host.off)" "≤ 1.02×" "$(verdict "$r" 1.02 le)"
         row "open/close on the host, probes loaded, none registered ÷ not" "$(fig host.loaded host.off)" "(info)" ""
+    fi
+    if want floor; then
+        row "floor: open/close in sandbox with empty sys_enter/exit programs ÷ off" "$(fig open.floor open.off)" "(info)" ""
+        row "floor: open/close on the host with empty sys_enter/exit programs ÷ none" "$(fig host.floor host.off)" "(info)" ""
+        want sandbox && row "open/close in sandbox, bpf ÷ floor (what mxc's probes add)" "$(fig open.bpf open.floor)" "(info)" ""
+        want host && row "open/close on the host, probes loaded (1 sandbox registered) ÷ floor" "$(fig host.on host.floor)" "(info)" ""
     fi
 fi
 
