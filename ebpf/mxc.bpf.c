@@ -144,10 +144,11 @@ static __always_inline bool watched(__u32 *identity, __u64 *cgroup_id)
 {
     if (!mxc_nr_watched)
         return false;
-    struct task_struct *task = bpf_get_current_task_btf();
-    __u64 self = task->cgroups->dfl_cgrp->kn->id;
+    struct cgroup *cgrp = bpf_get_current_task_btf()->cgroups->dfl_cgrp;
+    __u64 self = cgrp->kn->id;
     if (!self)
         self = bpf_get_current_cgroup_id();
+    int depth = cgrp->level; /* the levels above: 0 .. depth - 1 */
     *cgroup_id = self;
     struct mxc_watch_slot *s = watch_slot(self);
     if (s) {
@@ -155,7 +156,7 @@ static __always_inline bool watched(__u32 *identity, __u64 *cgroup_id)
         return true;
     }
     bool found = false;
-    for (int level = 1; level < MXC_MAX_CGROUP_DEPTH; level++) {
+    for (int level = 1; level < MXC_MAX_CGROUP_DEPTH && level < depth; level++) {
         __u64 anc = bpf_get_current_ancestor_cgroup_id(level);
         if (!anc || anc == self)
             break;
@@ -171,8 +172,10 @@ static __always_inline bool watched(__u32 *identity, __u64 *cgroup_id)
 static __always_inline void fill_hdr(struct mxc_event_hdr *h, __u16 rec, __u16 kind, __u16 op,
                                      __u32 identity, __u64 cgroup_id)
 {
-    __u64 pid_tgid = bpf_get_current_pid_tgid();
-    __u64 uid_gid = bpf_get_current_uid_gid();
+    /* Loads through BTF rather than helper calls: the same values
+     * (global pids, uids as seen from the initial user namespace). */
+    struct task_struct *task = bpf_get_current_task_btf();
+    const struct cred *cred = task->cred;
 
     h->rec = rec;
     h->kind = kind;
@@ -182,14 +185,16 @@ static __always_inline void fill_hdr(struct mxc_event_hdr *h, __u16 rec, __u16 k
     h->flags = 0;
     h->boot_ns = 0; /* set when the record is emitted (a clock read is ~0.1 us here) */
     h->cgroup_id = cgroup_id;
-    h->pid = pid_tgid >> 32;
-    h->tid = (__u32)pid_tgid;
-    h->ppid = bpf_get_current_task_btf()->real_parent->tgid; /* BTF: no probe_read call */
-    h->uid = (__u32)uid_gid;
-    h->gid = uid_gid >> 32;
+    h->pid = task->tgid;
+    h->tid = task->pid;
+    h->ppid = task->real_parent->tgid;
+    h->uid = cred->uid.val;
+    h->gid = cred->gid.val;
     h->pad0 = 0;
     h->result = 0;
-    bpf_get_current_comm(h->comm, sizeof(h->comm));
+    /* task->comm is always NUL-terminated within its 16 bytes. */
+    _Static_assert(MXC_COMM_LEN == 16, "comm: two 8-byte loads");
+    __builtin_memcpy(h->comm, (const void *)task->comm, 16);
 }
 
 /* ---- process lifecycle ------------------------------------------------ */

@@ -460,7 +460,12 @@ int BPF_PROG(mxc_sys_exit, struct pt_regs *regs, long ret)
         return 0;
     }
 
-    struct mxc_file_event *e = bpf_task_storage_get(&pending_file, bpf_get_current_task_btf(), 0, 0);
+    /* Most tasks never had a file syscall watched: no storage at all, and
+     * no call to find that out. */
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (!task->bpf_storage)
+        return 0;
+    struct mxc_file_event *e = bpf_task_storage_get(&pending_file, task, 0, 0);
     /* The op check: an entry left by a syscall that never returned (the
      * task moved out of the sandbox mid-call) is not this syscall's. */
     if (!e || e->hdr.rec != MXC_REC_FILE || e->hdr.op != op)

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -471,6 +472,34 @@ TEST_F(AuditBpfLive, NestedCgroupAttributedToWatchedAncestor) {
     std::ofstream(w_.victim("nest")) << "x";
     run_in(nested, "nest");
     EXPECT_TRUE(collect().empty());
+}
+
+// Who did it: the header's ids come from the task (read through BTF in the
+// probes), as the kernel sees them, not from the caller's namespace.
+TEST_F(AuditBpfLive, RecordsTheTaskIds) {
+    probes_->watch(cgroup_id(cg_), 2);
+    const std::string path = w_.missing("ids");
+    Gated child([&] {
+        if (::prctl(PR_SET_NAME, "mxc-ids-probe") != 0 || ::setresgid(65534, 65533, 65533) != 0 ||
+            ::setresuid(65534, 65532, 65532) != 0)
+            _exit(4);
+        (void)::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        _exit(0);
+    });
+    write_file(cg_ + "/cgroup.procs", std::to_string(child.pid));
+    int st = child.release_and_wait();
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+    auto evs = collect();
+    SCOPED_TRACE("events:\n" + describe(evs));
+    auto opens = select(evs, [&](auto &e) { return e.path == path; });
+    ASSERT_EQ(opens.size(), 1u);
+    EXPECT_EQ(opens[0].pid, static_cast<uint32_t>(child.pid));
+    EXPECT_EQ(opens[0].tid, static_cast<uint32_t>(child.pid));
+    EXPECT_EQ(opens[0].ppid, static_cast<uint32_t>(getpid()));
+    EXPECT_EQ(opens[0].uid, 65534u); // the real ids
+    EXPECT_EQ(opens[0].gid, 65534u);
+    EXPECT_EQ(opens[0].comm, "mxc-ids-probe");
+    EXPECT_EQ(opens[0].result, -EACCES); // the test's 0700 temp dir, as nobody
 }
 
 // The probes' watched set is an open-addressed table of MXC_WATCH_SLOTS slots,
