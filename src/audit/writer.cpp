@@ -339,8 +339,11 @@ void StreamWriter::close() {
     std::lock_guard lk(mu_);
     if (closed_)
         return;
+    uint64_t before = since_checkpoint_;
     checkpoint_locked();
-    if (fd_)
+    // A checkpoint fsyncs the segment; without one (no signer, nothing new)
+    // the records still have to reach the disk.
+    if (fd_ && (before == 0 || since_checkpoint_ != 0))
         ::fsync(fd_.get());
     fd_.reset();
     closed_ = true;

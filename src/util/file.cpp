@@ -84,6 +84,15 @@ void write_file_atomic(const std::string &path, std::string_view data, int mode,
         ::unlink(tmp.c_str());
         throw Error(e, fmt::format("rename {} to {}", tmp, path));
     }
+    if (!durable)
+        return;
+    // The rename is durable once the directory is: without this a crash
+    // can bring back the old file after the new one was reported written.
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd || ::fsync(dfd.get()) < 0)
+        throw_errno("fsync directory {}", dir);
 }
 
 std::string absolute_or(const std::string &p) {

@@ -14,8 +14,9 @@ std::string read_file_at(int dirfd, const std::string &path);
 void write_file(const std::string &path, std::string_view data, int flags = 0, int mode = 0644);
 void write_file_at(int dirfd, const std::string &path, std::string_view data);
 // Atomic replace: write to a temp file in the same directory, rename.  With
-// durable, fsync first (runtime state lives on tmpfs and dies at reboot anyway,
-// so it skips the fsync: it cost ~10 ms per container start on ext4).
+// durable, fsync the file before the rename and the directory after it, so the
+// new contents survive a crash once this returns (runtime state lives on tmpfs
+// and dies at reboot anyway, so it skips both: ~10 ms per container start on ext4).
 void write_file_atomic(const std::string &path, std::string_view data, int mode = 0644, bool durable = false);
 // p made absolute against the current directory (no symlink resolution).
 std::string absolute_or(const std::string &p);
