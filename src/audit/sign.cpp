@@ -10,38 +10,20 @@
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "mxc/audit/stream.hpp"
+#include "mxc/identity/identity.hpp"
 #include "mxc/util/error.hpp"
 
 namespace mxc::audit {
 
-namespace {
-struct BioFree {
-    void operator()(BIO *b) const noexcept { BIO_free_all(b); }
-};
-struct PkeyFree {
-    void operator()(EVP_PKEY *k) const noexcept { EVP_PKEY_free(k); }
-};
-} // namespace
-
 std::string key_fingerprint(const std::string &pem) {
-    std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-    std::unique_ptr<EVP_PKEY, PkeyFree> key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-    if (!key) {
+    try {
+        return identity::public_key_fingerprint(pem);
+    } catch (const Error &) {
         ERR_clear_error();
         throw Error("public key: not a PEM SubjectPublicKeyInfo");
     }
-    unsigned char *der = nullptr;
-    int len = i2d_PUBKEY(key.get(), &der);
-    if (len <= 0) {
-        ERR_clear_error();
-        throw Error("public key: cannot encode");
-    }
-    std::string fp = sha256_hex(std::string_view(reinterpret_cast<char *>(der), static_cast<size_t>(len)));
-    OPENSSL_free(der);
-    return fp;
 }
 
 std::string base64_encode(std::string_view bytes) {

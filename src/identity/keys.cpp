@@ -236,6 +236,10 @@ int64_t now_seconds() {
 
 using namespace detail;
 
+std::string public_key_fingerprint(std::string_view public_key_pem) {
+    return detail::public_key_fingerprint(public_key_pem);
+}
+
 bool verify(const std::string &public_key_pem, std::string_view data, std::string_view sig) {
     auto key = read_public_key_pem(public_key_pem);
     if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519)

@@ -353,7 +353,7 @@ Identity load(const IdentityStore &store, const std::string &name, uid_t caller_
         return id;
     id.public_key = read_owned(dfd.get(), kPubFile, name, caller_uid);
     std::string fp = with_context(fmt::format("identity \"{}\": {}", name, kPubFile),
-                                  [&] { return public_key_fingerprint(id.public_key); });
+                                  [&] { return detail::public_key_fingerprint(id.public_key); });
     if (fp != id.fingerprint)
         throw Error(fmt::format("identity \"{}\": {} does not match the fingerprint in {}", name, kPubFile, kInfoFile));
     return id;

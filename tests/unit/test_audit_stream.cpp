@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -291,6 +292,42 @@ TEST(AuditSign, Base64AndFingerprint) {
     EXPECT_THROW(base64_decode("a$=="), Error);
     EXPECT_EQ(key_fingerprint(test_key().pem).size(), 64u);
     EXPECT_THROW(key_fingerprint("junk"), Error);
+}
+
+// The fingerprint is the SHA-256 of the key's DER, which is the PEM's body:
+// for the Ed25519 keys mxc writes (read without OpenSSL's decoders) and for
+// any other key (read with them).
+TEST(AuditSign, FingerprintIsTheDigestOfTheDer) {
+    auto der_sha256 = [](const std::string &pem) {
+        auto b = pem.find('\n') + 1, e = pem.find("-----END");
+        std::string body;
+        for (char c : pem.substr(b, e - b))
+            if (c != '\n')
+                body += c;
+        std::string der = base64_decode(body);
+        unsigned char md[32];
+        unsigned int n = 0;
+        EXPECT_EQ(EVP_Digest(der.data(), der.size(), md, &n, EVP_sha256(), nullptr), 1);
+        std::string hex;
+        for (unsigned int i = 0; i < n; i++)
+            hex += fmt::format("{:02x}", md[i]);
+        return hex;
+    };
+    EXPECT_EQ(key_fingerprint(test_key().pem), der_sha256(test_key().pem));
+
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ec(EVP_EC_gen("P-256"), EVP_PKEY_free);
+    ASSERT_TRUE(ec);
+    std::unique_ptr<BIO, decltype(&BIO_free_all)> bio(BIO_new(BIO_s_mem()), BIO_free_all);
+    ASSERT_EQ(PEM_write_bio_PUBKEY(bio.get(), ec.get()), 1);
+    char *data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    std::string ec_pem(data, static_cast<size_t>(len));
+    EXPECT_EQ(key_fingerprint(ec_pem), der_sha256(ec_pem));
+
+    // A PEM whose DER header is damaged is refused, not fingerprinted.
+    std::string bad = test_key().pem;
+    bad[bad.find('\n') + 2] ^= 0x01;
+    EXPECT_THROW(key_fingerprint(bad), Error);
 }
 
 // ---- writer and verify ------------------------------------------------------

@@ -92,6 +92,10 @@ std::string sign(const IdentityStore &store, const std::string &name, std::strin
 // The same, with the key read and checked once, now: for callers that sign
 // again and again (audit checkpoints).  The key stays in memory.
 std::function<std::string(std::string_view)> signing_key(const IdentityStore &store, const std::string &name);
+// SHA-256 of the DER SubjectPublicKeyInfo of a PEM public key, lower-case hex
+// (an Ed25519 key of the form mxc writes is read without OpenSSL's decoders,
+// ~1 ms on their first use in a process); throws when it is not one.
+std::string public_key_fingerprint(std::string_view public_key_pem);
 // True when sig is a valid Ed25519 signature of data under the PEM public key.
 // Throws only when the key cannot be read.
 bool verify(const std::string &public_key_pem, std::string_view data, std::string_view sig);
