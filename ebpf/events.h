@@ -25,8 +25,8 @@
  * lookups are inlined by the verifier; a hash map lookup is a call and a
  * hash).  A cgroup id lives in one of the MXC_WATCH_PROBES slots from
  * (id & (MXC_WATCH_SLOTS - 1)); cgroup_id 0 marks a free slot.  The loader
- * writes a slot's identity before its cgroup_id (and clears cgroup_id first),
- * so a reader never pairs an id with another sandbox's identity. */
+ * fills a free slot's identity before its cgroup_id, so a reader never pairs
+ * an id with the identity a reused slot held before. */
 #define MXC_WATCH_SLOTS 4096 /* a power of two */
 #define MXC_WATCH_PROBES 8
 struct mxc_watch_slot {

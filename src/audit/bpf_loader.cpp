@@ -417,13 +417,16 @@ void BpfProbes::watch(uint64_t cgroup_id, uint32_t identity_index) {
         throw Error(ENOSPC, fmt::format("audit: watch cgroup {}: its {} slots in the probes' table are "
                                         "taken by other sandboxes",
                                         cgroup_id, MXC_WATCH_PROBES));
-    // The probes read slots while they are written: a slot's id is cleared
-    // before its identity changes and set after, so no reader pairs this
-    // cgroup with another identity.
+    // The probes read slots while they are written.  A free slot may still
+    // hold the identity of the sandbox it served: the identity goes in
+    // before the id, so no reader pairs this cgroup with that identity.  A
+    // slot already holding this cgroup is rewritten in one go (the id does
+    // not change), so the cgroup is never briefly unwatched, as it would be
+    // when mxcd re-registers its running sandboxes after a restart.
     __u32 key = own_key ? *own_key : *free_key;
     mxc_watch_slot slot{};
     slot.identity = identity_index;
-    if (own_key)
+    if (!own_key)
         write_slot(fd, key, slot);
     slot.cgroup_id = cgroup_id;
     write_slot(fd, key, slot);
