@@ -73,6 +73,8 @@ void print_record(const audit::Record &r, bool json) {
 } // namespace
 
 void add_audit_commands(CLI::App &app, Context &ctx) {
+    if (!ctx.wants("audit"))
+        return;
     auto *audit_cmd = app.add_subcommand("audit", "Read, verify and export the per-identity audit streams");
     audit_cmd->require_subcommand(1);
     {

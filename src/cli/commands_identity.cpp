@@ -14,6 +14,8 @@ void print_json(const nlohmann::json &j) { std::printf("%s\n", j.dump(2).c_str()
 } // namespace
 
 void add_identity_commands(CLI::App &app, Context &ctx) {
+    if (!ctx.wants("identity"))
+        return;
     auto *group = app.add_subcommand("identity", "Manage the identities sandboxes run as");
     group->require_subcommand(1);
     {

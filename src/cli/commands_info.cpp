@@ -31,13 +31,13 @@ std::string cmdline_of(pid_t pid) {
 } // namespace
 
 void add_info_commands(CLI::App &app, Context &ctx) {
-    {
+    if (ctx.wants("state")) {
         auto id = std::make_shared<std::string>();
         auto *c = app.add_subcommand("state", "Print the state of a container as JSON");
         c->add_option("id", *id, "Container id")->required();
         c->callback([&ctx, id] { run_command(ctx, [&] { print_json(runtime::state(ctx.global(), *id)); return 0; }); });
     }
-    {
+    if (ctx.wants("list", "ls")) {
         auto format = std::make_shared<std::string>("table");
         auto quiet = std::make_shared<bool>(false);
         auto *c = app.add_subcommand("list", "List containers");
@@ -67,7 +67,7 @@ void add_info_commands(CLI::App &app, Context &ctx) {
             });
         });
     }
-    {
+    if (ctx.wants("ps")) {
         auto id = std::make_shared<std::string>();
         auto format = std::make_shared<std::string>("table");
         auto extra = std::make_shared<std::vector<std::string>>();
@@ -89,7 +89,7 @@ void add_info_commands(CLI::App &app, Context &ctx) {
             });
         });
     }
-    {
+    if (ctx.wants("events")) {
         auto id = std::make_shared<std::string>();
         auto stats = std::make_shared<bool>(false);
         auto interval = std::make_shared<int>(5);
@@ -101,7 +101,7 @@ void add_info_commands(CLI::App &app, Context &ctx) {
             run_command(ctx, [&] { runtime::events(ctx.global(), *id, *interval, *stats); return 0; });
         });
     }
-    {
+    if (ctx.wants("spec")) {
         auto rootless = std::make_shared<bool>(false);
         auto bundle = std::make_shared<std::string>(".");
         auto *c = app.add_subcommand("spec", "Write a default config.json into the bundle");
@@ -118,11 +118,11 @@ void add_info_commands(CLI::App &app, Context &ctx) {
             });
         });
     }
-    {
+    if (ctx.wants("features")) {
         auto *c = app.add_subcommand("features", "Print what this runtime supports (runtime-spec features.md)");
         c->callback([&ctx] { run_command(ctx, [&] { print_json(host::features()); return 0; }); });
     }
-    {
+    if (ctx.wants("doctor")) {
         auto json = std::make_shared<bool>(false);
         auto *c = app.add_subcommand("doctor", "Check what this host supports, by trying");
         c->add_flag("--json", *json, "Machine-readable report");

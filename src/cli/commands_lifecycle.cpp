@@ -58,19 +58,19 @@ int64_t parse_size(const std::string &s, const char *flag) {
 } // namespace
 
 void add_lifecycle_commands(CLI::App &app, Context &ctx) {
-    {
+    if (ctx.wants("create")) {
         auto o = std::make_shared<runtime::CreateOptions>();
         auto *c = app.add_subcommand("create", "Create a container; its process waits for `start`");
         add_create_flags(c, *o);
         c->callback([&ctx, o] { run_command(ctx, [&] { runtime::create(ctx.global(), *o); return 0; }); });
     }
-    {
+    if (ctx.wants("start")) {
         auto id = std::make_shared<std::string>();
         auto *c = app.add_subcommand("start", "Start the process of a created container");
         c->add_option("id", *id, "Container id")->required();
         c->callback([&ctx, id] { run_command(ctx, [&] { runtime::start(ctx.global(), *id); return 0; }); });
     }
-    {
+    if (ctx.wants("run")) {
         // `run ID` is the OCI command; `run [flags] -- CMD...` is the agent
         // sandbox (main() tells them apart by the "--").
         auto o = std::make_shared<runtime::CreateOptions>();
@@ -122,7 +122,7 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
             });
         });
     }
-    {
+    if (ctx.wants("kill")) {
         auto id = std::make_shared<std::string>();
         auto sig = std::make_shared<std::string>("SIGTERM");
         auto all = std::make_shared<bool>(false);
@@ -138,7 +138,7 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
             });
         });
     }
-    {
+    if (ctx.wants("delete")) {
         auto id = std::make_shared<std::string>();
         auto force = std::make_shared<bool>(false);
         auto *c = app.add_subcommand("delete", "Delete a stopped (or, with --force, running) container");
@@ -150,6 +150,8 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
     }
     for (auto [name, help, freeze] : {std::tuple{"pause", "Freeze every process of the container", true},
                                       std::tuple{"resume", "Thaw a paused container", false}}) {
+        if (!ctx.wants(name))
+            continue;
         auto id = std::make_shared<std::string>();
         auto *c = app.add_subcommand(name, help);
         c->add_option("id", *id, "Container id")->required();
@@ -160,7 +162,7 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
             });
         });
     }
-    {
+    if (ctx.wants("exec")) {
         struct ExecArgs {
             std::string id, process_file, cwd, user, pid_file, console_socket;
             std::vector<std::string> args, env, caps, apparmor, label;
@@ -245,7 +247,7 @@ void add_lifecycle_commands(CLI::App &app, Context &ctx) {
             });
         });
     }
-    {
+    if (ctx.wants("update")) {
         struct UpdateArgs {
             std::string id, resources, memory, memory_reservation, memory_swap, cpuset_cpus, cpuset_mems;
             std::optional<int64_t> pids_limit, cpu_quota, cpu_rt_runtime;

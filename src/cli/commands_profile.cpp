@@ -11,6 +11,8 @@
 namespace mxc::cli {
 
 void add_profile_commands(CLI::App &app, Context &ctx) {
+    if (!ctx.wants("profile"))
+        return;
     auto *p = app.add_subcommand("profile", "Agent sandbox profiles: list, show, check, render");
     p->require_subcommand(1);
     {

@@ -445,6 +445,9 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     check_cwd_inside(proc.cwd);
 
     pid_t parent = ::getppid();
+    // Restricted last (below), so that the exec fifo outside the policy can
+    // still be opened; built now, before the filter that may hold its opens.
+    UniqueFd landlock = cfg.landlock.empty() ? UniqueFd() : build_landlock(cfg.landlock, false);
     apply_process(spec, proc, setgroups_ok, ch.fd(), ch, nullptr);
     std::string file = resolve_executable(proc);
     seal_fds(cfg.preserve_fds);
@@ -474,9 +477,9 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
         st["status"] = "running";
         run_hooks(spec.hooks->start_container, "startContainer", st);
     }
-    // Last, so that the exec fifo (outside the policy) could still be opened.
-    if (!cfg.landlock.empty())
-        apply_landlock(cfg.landlock, false);
+    if (landlock)
+        restrict_landlock(landlock);
+    landlock.reset();
     // Every fd of ours is close-on-exec and the pid namespace holds only us.
     if (cfg.dumpable_before_exec)
         ::prctl(PR_SET_DUMPABLE, 1);

@@ -44,12 +44,12 @@ int landlock_abi() {
     return v < 0 ? 0 : static_cast<int>(v);
 }
 
-bool apply_landlock(const std::vector<LandlockRule> &rules, bool required) {
+UniqueFd build_landlock(const std::vector<LandlockRule> &rules, bool required) {
     int abi = landlock_abi();
     if (abi <= 0) {
         if (required)
             throw Error(EOPNOTSUPP, "landlock: not available on this kernel");
-        return false;
+        return {};
     }
     uint64_t all = fs_rights(abi);
     struct landlock_ruleset_attr attr = {};
@@ -78,8 +78,19 @@ bool apply_landlock(const std::vector<LandlockRule> &rules, bool required) {
         if (::syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
             throw_errno("landlock: add rule for {}", r.path);
     }
+    return ruleset;
+}
+
+void restrict_landlock(const UniqueFd &ruleset) {
     if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) < 0)
         throw_errno("landlock: restrict self");
+}
+
+bool apply_landlock(const std::vector<LandlockRule> &rules, bool required) {
+    UniqueFd ruleset = build_landlock(rules, required);
+    if (!ruleset)
+        return false;
+    restrict_landlock(ruleset);
     return true;
 }
 

@@ -314,6 +314,31 @@ TEST_F(Lifecycle, StateOfUnknownContainerFails)
     EXPECT_NE(s.status, 0) << s.describe();
 }
 
+// main() defines only the command named on the line: the others must still
+// be reachable by their aliases, after global options, and all be in --help.
+TEST_F(Lifecycle, CommandLineFindsEachCommandAndNamesAnUnknownOne)
+{
+    RunResult bad = run_mxc({"--log-format", "json", "frobnicate", "x"});
+    EXPECT_EQ(bad.status, 2) << bad.describe();
+    EXPECT_NE(bad.err.find("unknown command \"frobnicate\""), std::string::npos) << bad.describe();
+
+    RunResult ls = run_mxc({"--log-format", "json", "ls", "--format", "json"});
+    EXPECT_EQ(ls.status, 0) << ls.describe();
+    EXPECT_EQ(ls.out.substr(0, 1), "[") << ls.describe();
+
+    RunResult help = run_mxc({"--help"});
+    EXPECT_EQ(help.status, 0) << help.describe();
+    for (const char* cmd : {"create", "start", "run", "kill", "delete", "pause", "resume", "exec", "update", "state",
+                            "list, ls", "ps", "events", "spec", "features", "doctor", "identity", "profile", "audit"})
+        EXPECT_NE(help.out.find(std::string("\n  ") + cmd + " "), std::string::npos) << cmd << "\n" << help.out;
+
+    RunResult sub = run_mxc({"identity", "ls"});
+    EXPECT_EQ(sub.status, 0) << sub.describe();
+    RunResult missing = run_mxc({"kill"});
+    EXPECT_EQ(missing.status, 2) << missing.describe();
+    EXPECT_NE(missing.err.find("id is required"), std::string::npos) << missing.describe();
+}
+
 TEST_F(Lifecycle, PidFileIsWritten)
 {
     Bundle& b = sleeping_bundle();

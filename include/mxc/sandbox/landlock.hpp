@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "mxc/util/fd.hpp"
+
 namespace mxc::sandbox {
 
 struct LandlockRule {
@@ -20,5 +22,13 @@ int landlock_abi();
 // that do not exist are skipped.  With required, a kernel without Landlock is
 // an error; otherwise it returns false and the caller says so.
 bool apply_landlock(const std::vector<LandlockRule> &rules, bool required);
+
+// The two halves of apply_landlock.  build opens the rules' paths and returns
+// the ruleset (an empty fd when the kernel has no Landlock and !required);
+// restrict enforces it on the caller.  A sandbox builds its ruleset before
+// its audit filter is loaded, so those opens are neither held up by the
+// seccomp listener nor recorded as the agent's, and restricts itself last.
+UniqueFd build_landlock(const std::vector<LandlockRule> &rules, bool required);
+void restrict_landlock(const UniqueFd &ruleset);
 
 } // namespace mxc::sandbox
