@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 
 #include <atomic>
@@ -110,6 +111,19 @@ int run_agent(const Global &g, AgentOptions &o) {
             throw_error("--tty: standard input is not a terminal");
 
         audit.prepare(co);
+        // The seccomp-notify stream is closed (checkpoint, fsyncs) once the
+        // init reports that the command and everything else in the sandbox
+        // are gone, while the kernel still takes the namespaces down.
+        UniqueFd report_r, report_w;
+        bool close_early = audit.backend() == "seccomp-notify" && co.init && !o.detach;
+        if (close_early) {
+            int p[2];
+            if (::pipe2(p, O_CLOEXEC) < 0)
+                throw_errno("pipe");
+            report_r.reset(p[0]);
+            report_w.reset(p[1]);
+            co.exit_report_fd = report_w.get();
+        }
         // While the sandbox sets itself up (a failure kills it): the
         // identity's key against its fingerprint (plan_agent left that out),
         // and the audit stream (fsyncs, the signer's key).
@@ -119,6 +133,7 @@ int run_agent(const Global &g, AgentOptions &o) {
         };
         SignalForwarder fwd;
         Created c = create_impl(g, co, true);
+        report_w.reset();
         Store store(g.root);
         bool removed = false; // destroy() was tried already
         ScopeExit cleanup([&] {
@@ -167,6 +182,21 @@ int run_agent(const Global &g, AgentOptions &o) {
             return 0;
         }
         int64_t timeout = plan.timeout_ms ? static_cast<int64_t>(*plan.timeout_ms) : -1;
+        std::map<std::string, uint64_t> counts;
+        std::exception_ptr close_failed;
+        std::jthread closer; // joined before `cleanup` runs (declared after it)
+        auto start_closer = [&] {
+            if (!closer.joinable())
+                closer = std::jthread([&] {
+                    try {
+                        counts = audit.finish(c.state);
+                    } catch (...) {
+                        close_failed = std::current_exception();
+                    }
+                });
+        };
+        if (report_r)
+            fwd.also_watch(report_r.get(), start_closer);
         auto started = std::chrono::steady_clock::now();
         int status = fwd.wait(c.state.pid, c.spawned.pidfd.get(), std::move(c.spawned.pty_master), -1, timeout, [&] {
             // The whole sandbox: its pid namespace dies with its init.
@@ -184,19 +214,12 @@ int run_agent(const Global &g, AgentOptions &o) {
             (void)!::write(proxy_stop.get(), &one, sizeof one);
             proxy_thread.join();
         }
-        std::map<std::string, uint64_t> counts;
         if (audit.backend() == "seccomp-notify") {
             // The stream's closing checkpoint (signature, fsyncs) needs
             // nothing of the sandbox's cgroups or state dir: remove those
-            // meanwhile.  (mxcd's backend unregisters before the cgroup goes.)
-            std::exception_ptr failed;
-            std::thread closer([&] {
-                try {
-                    counts = audit.finish(c.state);
-                } catch (...) {
-                    failed = std::current_exception();
-                }
-            });
+            // meanwhile, if the init's report (killed: none) has not already
+            // started it.  (mxcd's backend unregisters before the cgroup goes.)
+            start_closer();
             removed = true;
             try {
                 destroy(store, c.state);
@@ -204,8 +227,8 @@ int run_agent(const Global &g, AgentOptions &o) {
                 log::warn("cleanup: {}", e.what());
             }
             closer.join();
-            if (failed)
-                std::rethrow_exception(failed);
+            if (close_failed)
+                std::rethrow_exception(close_failed);
         } else {
             counts = audit.finish(c.state);
         }

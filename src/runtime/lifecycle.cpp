@@ -320,6 +320,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     sc.die_with_parent = o.die_with_parent;
     sc.proxy_port = o.proxy_port;
     sc.init = o.init;
+    sc.exit_report_fd = o.init ? o.exit_report_fd : -1;
     sc.dumpable_before_exec = o.audit_notify;
     for (const auto &[path, write] : o.landlock)
         sc.landlock.push_back({path, write});

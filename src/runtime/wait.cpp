@@ -49,13 +49,13 @@ int SignalForwarder::wait(pid_t child, int pidfd, UniqueFd pty_master, pid_t sig
     int status = 0;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
-        struct pollfd p[2] = {{sfd_.get(), POLLIN, 0}, {pidfd, POLLIN, 0}};
+        struct pollfd p[3] = {{sfd_.get(), POLLIN, 0}, {pidfd, POLLIN, 0}, {watch_fd_, POLLIN, 0}};
         int wait_ms = -1;
         if (timeout_ms >= 0 && !timed_out_) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
         }
-        int n = ::poll(p, 2, wait_ms);
+        int n = ::poll(p, watch_fd_ >= 0 ? 3 : 2, wait_ms);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -81,6 +81,10 @@ int SignalForwarder::wait(pid_t child, int pidfd, UniqueFd pty_master, pid_t sig
                 }
                 ::kill(signal_target, sig);
             }
+        }
+        if (watch_fd_ >= 0 && p[2].revents) {
+            watch_fd_ = -1;
+            on_watch_();
         }
         if (p[1].revents & POLLIN) {
             while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {

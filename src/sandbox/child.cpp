@@ -274,7 +274,27 @@ int exec_command(void *arg) {
 // With cfg.init we stay PID 1 (a minimal init, as `docker --init` does): the
 // command runs as our child, every signal we get is passed on to it, orphans
 // are reaped, and we exit with its status (128+N when signal N killed it).
-[[noreturn]] void run_as_init(const oci::Process &proc, const std::string &file) {
+// The command has exited: nothing else of the sandbox may outlive it.  Kill
+// what is left and reap it, again after each reaped process (one forked
+// meanwhile was not there for the last kill; it is our child once orphaned),
+// until we have no child; then tell the runtime the command's status.
+[[noreturn]] void end_as_init(int code, int report_fd) {
+    if (report_fd >= 0) {
+        for (;;) {
+            ::kill(-1, SIGKILL);
+            int st;
+            if (::waitpid(-1, &st, __WALL) < 0 && errno == ECHILD)
+                break;
+        }
+        int32_t c = code;
+        (void)!::write(report_fd, &c, sizeof c);
+    }
+    ::_exit(code);
+}
+
+[[noreturn]] void run_as_init(const oci::Process &proc, const std::string &file, int report_fd) {
+    if (report_fd >= 0)
+        ::fcntl(report_fd, F_SETFD, FD_CLOEXEC);
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_BLOCK, &all, nullptr);
@@ -320,7 +340,7 @@ int exec_command(void *arg) {
         while ((p = ::waitpid(-1, &st, WNOHANG)) > 0) {
             if (p != cmd)
                 continue;
-            ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            end_as_init(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), report_fd);
         }
     }
 }
@@ -335,7 +355,7 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     // directory fd would let process.cwd = /proc/self/fd/N escape the root
     // (the CVE-2024-21626 class).  Keep stdio, the preserved fds, ours.
     log::detach();
-    std::vector<int> keep{ch.fd(), fifo_fd};
+    std::vector<int> keep{ch.fd(), fifo_fd, cfg.exit_report_fd};
     for (const auto &t : v1_tasks)
         keep.push_back(t.fd.get());
     close_fds_except(keep, cfg.preserve_fds);
@@ -345,9 +365,8 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     // start runs outside them.  A task moving itself costs microseconds where
     // the runtime writing our pid to cgroup.procs waits for an RCU grace period.
     cgroup::join_self(v1_tasks);
-    for (int fd : keep)
-        if (fd != ch.fd() && fd != fifo_fd)
-            ::close(fd);
+    for (const auto &t : v1_tasks)
+        ::close(t.fd.get());
     // Until exec we run the mxc binary inside the container: not dumpable, so
     // container processes cannot open /proc/<pid>/exe or our memory (the
     // CVE-2019-5736 class); execve makes the new program dumpable.  Only now:
@@ -484,7 +503,7 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     if (cfg.dumpable_before_exec)
         ::prctl(PR_SET_DUMPABLE, 1);
     if (cfg.init)
-        run_as_init(proc, file);
+        run_as_init(proc, file, cfg.exit_report_fd);
     exec_after_ready(proc, file);
 }
 

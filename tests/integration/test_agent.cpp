@@ -665,6 +665,38 @@ TEST_F(AgentTest, ExitStatusIsTheCommands)
     EXPECT_NE(r.status, 0) << r.describe();
 }
 
+// When the command exits, whatever it left behind dies before the audit
+// stream is closed (mxc closes it while the kernel still takes the sandbox's
+// namespaces down): a leftover process neither acts later nor keeps mxc.
+TEST_F(AgentTest, WhatTheCommandLeavesRunningDiesWithIt)
+{
+    std::string name = new_id("ag");
+    auto t0 = Clock::now();
+    RunResult r = mxc(run_args(name, {"--audit-backend", "seccomp", "--json"},
+                               {"/bin/sh", "-c",
+                                "(sleep 0.5; echo late > late.txt; cat /etc/hostname > /dev/null) & "
+                                "(trap '' TERM HUP; exec sleep 60) & exit 5"}));
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    expect_clean(name);
+    EXPECT_EQ(r.status, 5) << r.describe();
+    EXPECT_LT(secs, 10.0) << "mxc waited for what the command left running\n" << r.describe();
+    std::this_thread::sleep_for(800ms);
+    EXPECT_FALSE(fs::exists(ws() / "late.txt")) << "a process of the sandbox outlived its command";
+
+    RunResult q = mxc({"audit", "query", "--dir", (state_dir() / "audit").string(), "--sandbox", name, "--json"});
+    ASSERT_EQ(q.status, 0) << q.describe();
+    std::vector<Json> recs;
+    for (const auto &l : lines_of(q.out))
+        if (Json j = Json::parse(l, nullptr, false); j.is_object())
+            recs.push_back(j);
+    ASSERT_FALSE(recs.empty()) << q.describe();
+    EXPECT_EQ(recs.back().value("op", ""), "unregister") << recs.back().dump();
+    for (const auto &j : recs)
+        EXPECT_NE(j.value("path", ""), "/etc/hostname") << j.dump();
+    RunResult v = mxc({"audit", "verify", "--dir", (state_dir() / "audit").string()});
+    EXPECT_EQ(v.status, 0) << v.describe();
+}
+
 TEST_F(AgentTest, CommandKilledBySignalGives128PlusN)
 {
     // The command signals itself: the shell dies of SIGTERM -> 143.  (The

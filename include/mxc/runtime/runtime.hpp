@@ -104,6 +104,7 @@ struct CreateOptions {
     bool die_with_parent = false;
     uint16_t proxy_port = 0;
     bool init = false;
+    int exit_report_fd = -1; // see sandbox::SpawnConfig
     std::vector<std::pair<std::string, bool>> landlock; // path, writable
     // Register the sandbox with mxcd under this identity (agent sandboxes);
     // OCI bundles name it in the org.mxc.identity annotation.  Either way a

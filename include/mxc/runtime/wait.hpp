@@ -28,11 +28,19 @@ public:
     int wait(pid_t waitpid_target, int pidfd, UniqueFd pty_master, pid_t signal_target = -1, int64_t timeout_ms = -1,
              std::function<void()> kill_on_timeout = {});
     bool timed_out() const { return timed_out_; }
+    // While wait() waits: when fd becomes readable (or hangs up), call fn
+    // once, then stop watching it.
+    void also_watch(int fd, std::function<void()> fn) {
+        watch_fd_ = fd;
+        on_watch_ = std::move(fn);
+    }
 
 private:
     sigset_t old_;
     bool timed_out_ = false;
     UniqueFd sfd_;
+    int watch_fd_ = -1;
+    std::function<void()> on_watch_;
 };
 
 } // namespace mxc::runtime

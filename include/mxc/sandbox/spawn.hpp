@@ -51,6 +51,13 @@ struct SpawnConfig {
     bool die_with_parent = false;        // keep PDEATHSIG=SIGKILL after exec
     uint16_t proxy_port = 0;             // make loopback listeners for the proxy
     bool init = false;                   // stay PID 1 as a minimal init; the command is our child
+    // With init: once the command has exited, the init kills and reaps
+    // everything else in the pid namespace and then writes the command's
+    // exit status (a 4-byte int) here, before it exits itself.  Its exit
+    // waits for the kernel to take the namespaces down (≈ 2 ms here); the
+    // runtime can close the audit stream meanwhile: nothing is left that
+    // could add to it.  -1: no report.  Close-on-exec; only the init has it.
+    int exit_report_fd = -1;
     std::vector<LandlockRule> landlock;  // empty: no Landlock
     // The seccomp-notify audit reads the arguments of the first execve from
     // /proc/<pid>/mem, which needs a dumpable task: set just before exec.
