@@ -26,8 +26,8 @@
 #include <set>
 #include <tuple>
 
-#include <openssl/sha.h>
 
+#include "mxc/util/crypto.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
@@ -565,12 +565,7 @@ std::string BpfProbes::build_id() {
     static const std::string id = [] {
         size_t sz = 0;
         const void *elf = mxc_bpf__elf_bytes(&sz);
-        unsigned char md[SHA256_DIGEST_LENGTH];
-        SHA256(static_cast<const unsigned char *>(elf), sz, md);
-        std::string hex;
-        for (int i = 0; i < 6; ++i)
-            hex += fmt::format("{:02x}", md[i]);
-        return hex;
+        return crypto::sha256_hex(std::string_view(static_cast<const char *>(elf), sz)).substr(0, 12);
     }();
     return id;
 }

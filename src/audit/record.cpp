@@ -13,8 +13,8 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
+#include "mxc/util/crypto.hpp"
 #include "mxc/util/error.hpp"
 
 namespace mxc::audit {
@@ -534,10 +534,6 @@ Record parse_line(std::string_view line) {
 
 namespace {
 
-struct MdFree {
-    void operator()(EVP_MD_CTX *c) const noexcept { EVP_MD_CTX_free(c); }
-};
-
 std::string hex(const unsigned char *p, size_t n) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string s(n * 2, '0');
@@ -564,21 +560,12 @@ constexpr std::array<signed char, 256> kNibble = [] {
 
 int nibble(char c) { return kNibble[static_cast<unsigned char>(c)]; }
 
-// OpenSSL 3 looks the digest up on every EVP_sha256() init (locks and
-// all): fetch it once, and keep one context per thread.
 std::string sha256(std::initializer_list<std::string_view> parts) {
-    static EVP_MD *md256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    thread_local std::unique_ptr<EVP_MD_CTX, MdFree> ctx(EVP_MD_CTX_new());
-    if (!md256 || !ctx || EVP_DigestInit_ex(ctx.get(), md256, nullptr) != 1)
-        throw Error("SHA-256: init failed");
+    crypto::Sha256Stream h;
     for (auto p : parts)
-        if (EVP_DigestUpdate(ctx.get(), p.data(), p.size()) != 1)
-            throw Error("SHA-256: update failed");
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned n = 0;
-    if (EVP_DigestFinal_ex(ctx.get(), md.data(), &n) != 1)
-        throw Error("SHA-256: final failed");
-    return hex(md.data(), n);
+        h.update(p);
+    crypto::Sha256 md = h.finish();
+    return hex(md.data(), md.size());
 }
 
 } // namespace

@@ -8,11 +8,10 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
 
 #include "mxc/audit/stream.hpp"
 #include "mxc/identity/identity.hpp"
+#include "mxc/util/crypto.hpp"
 #include "mxc/util/error.hpp"
 
 namespace mxc::audit {
@@ -21,39 +20,13 @@ std::string key_fingerprint(const std::string &pem) {
     try {
         return identity::public_key_fingerprint(pem);
     } catch (const Error &) {
-        ERR_clear_error();
-        throw Error("public key: not a PEM SubjectPublicKeyInfo");
+        throw Error("public key: not an Ed25519 PEM SubjectPublicKeyInfo");
     }
 }
 
-std::string base64_encode(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
-                            reinterpret_cast<const unsigned char *>(bytes.data()), static_cast<int>(bytes.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
+std::string base64_encode(std::string_view bytes) { return crypto::base64_encode(bytes); }
 
-std::string base64_decode(std::string_view text) {
-    if (text.size() % 4 != 0)
-        throw Error("invalid base64 length");
-    for (char c : text)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '='))
-            throw Error("invalid base64 character");
-    std::string out(text.size() / 4 * 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char *>(out.data()),
-                            reinterpret_cast<const unsigned char *>(text.data()), static_cast<int>(text.size()));
-    if (n < 0)
-        throw Error("invalid base64");
-    // EVP_DecodeBlock counts padding as zero bytes.
-    size_t pad = 0;
-    for (size_t i = text.size(); i > 0 && text[i - 1] == '='; --i)
-        ++pad;
-    if (pad > 2)
-        throw Error("invalid base64 padding");
-    out.resize(static_cast<size_t>(n) - pad);
-    return out;
-}
+std::string base64_decode(std::string_view text) { return crypto::base64_decode(text); }
 
 Signer identity_signer(const identity::IdentityStore &store, const std::string &name) {
     identity::Identity id = identity::show(store, name);

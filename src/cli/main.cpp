@@ -14,7 +14,6 @@
 
 #include <cstdio>
 
-#include <openssl/crypto.h>
 #include <seccomp.h>
 
 #include "cli.hpp"
@@ -106,14 +105,6 @@ std::vector<std::string> exec_args_with_separator(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     using namespace mxc;
-    // OpenSSL (identities, audit checkpoints) frees all its state from an
-    // atexit handler: ~0.5 ms of an agent run's exit, for memory the exit
-    // returns anyway.  Nor does mxc look ciphers or digests up by name
-    // (EVP_MD_fetch and EVP_sha256() do not use the legacy name table), so it
-    // is not filled: ≈ 0.4 ms less on the first digest.  openssl.cnf is still
-    // read on first use.
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
-                        nullptr);
     // `exec` joins a container whose processes may already be waiting for a
     // runtime to show up: it always runs from a sealed copy of itself.  `create`
     // and `run` decide once they know whether the container has its own pid

@@ -1,8 +1,22 @@
 // Offline verification of an OIDC JWT (compact JWS) against a JWKS document.
 // RFC 7515 (JWS), 7517 (JWK), 7518 (algorithms), 7519 (claims), 8037 (EdDSA).
 // Only asymmetric algorithms: an HMAC "key" in a JWKS would be a public secret.
+//
+// RSA and ECDSA need OpenSSL.  Only `identity create --token` verifies a
+// token, so libcrypto is loaded here, on first use, rather than by every mxc
+// process at start-up (≈ 1 ms each; see mxc/util/crypto.hpp).  The same
+// pattern as systemd's optional libraries: one table of the functions used,
+// resolved by dlsym against the headers' own prototypes.
+#include <dlfcn.h>
+
+#include <memory>
+
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
 
 #include "internal.hpp"
 #include "mxc/identity/identity.hpp"
@@ -15,25 +29,134 @@ using nlohmann::json;
 
 namespace {
 
+#define MXC_SSL_FUNCTIONS(X)                                                                                           \
+    X(BN_bin2bn) X(BN_free) X(CRYPTO_free) X(ECDSA_SIG_free) X(ECDSA_SIG_new) X(ECDSA_SIG_set0) X(ERR_clear_error)       \
+    X(ERR_peek_last_error) X(ERR_reason_error_string) X(EVP_DigestVerify) X(EVP_DigestVerifyInit) X(EVP_MD_CTX_free)     \
+    X(EVP_MD_CTX_new) X(EVP_PKEY_CTX_free) X(EVP_PKEY_CTX_new_from_name) X(EVP_PKEY_CTX_new_from_pkey)                 \
+    X(EVP_PKEY_free) X(EVP_PKEY_fromdata) X(EVP_PKEY_fromdata_init) X(EVP_PKEY_get_bits) X(EVP_PKEY_new_raw_public_key) \
+    X(EVP_PKEY_public_check) X(EVP_sha256) X(EVP_sha384) X(EVP_sha512) X(OSSL_PARAM_BLD_free) X(OSSL_PARAM_BLD_new)     \
+    X(OSSL_PARAM_BLD_push_BN) X(OSSL_PARAM_BLD_push_octet_string) X(OSSL_PARAM_BLD_push_utf8_string)                    \
+    X(OSSL_PARAM_BLD_to_param) X(OSSL_PARAM_free) X(i2d_ECDSA_SIG)
+
+struct Ssl {
+#define MXC_SSL_MEMBER(f) decltype(&::f) f = nullptr;
+    MXC_SSL_FUNCTIONS(MXC_SSL_MEMBER)
+#undef MXC_SSL_MEMBER
+};
+
+const Ssl &ssl() {
+    static const Ssl table = [] {
+        void *h = ::dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            throw Error(fmt::format("token verification needs OpenSSL 3 (libcrypto.so.3): {}", ::dlerror()));
+        Ssl t;
+#define MXC_SSL_LOAD(f)                                                                                                \
+    if (!(t.f = reinterpret_cast<decltype(t.f)>(::dlsym(h, #f))))                                                      \
+        throw Error("token verification: libcrypto.so.3 has no " #f);
+        MXC_SSL_FUNCTIONS(MXC_SSL_LOAD)
+#undef MXC_SSL_LOAD
+        return t;
+    }();
+    return table;
+}
+
+// From here on the OpenSSL names call through the table.
+#define MXC_SSL_CALL(f) (ssl().f)
+#define BN_bin2bn MXC_SSL_CALL(BN_bin2bn)
+#define BN_free MXC_SSL_CALL(BN_free)
+#define CRYPTO_free MXC_SSL_CALL(CRYPTO_free)
+#define ECDSA_SIG_free MXC_SSL_CALL(ECDSA_SIG_free)
+#define ECDSA_SIG_new MXC_SSL_CALL(ECDSA_SIG_new)
+#define ECDSA_SIG_set0 MXC_SSL_CALL(ECDSA_SIG_set0)
+#define ERR_clear_error MXC_SSL_CALL(ERR_clear_error)
+#define ERR_peek_last_error MXC_SSL_CALL(ERR_peek_last_error)
+#define ERR_reason_error_string MXC_SSL_CALL(ERR_reason_error_string)
+#define EVP_DigestVerify MXC_SSL_CALL(EVP_DigestVerify)
+#define EVP_DigestVerifyInit MXC_SSL_CALL(EVP_DigestVerifyInit)
+#define EVP_MD_CTX_free MXC_SSL_CALL(EVP_MD_CTX_free)
+#define EVP_MD_CTX_new MXC_SSL_CALL(EVP_MD_CTX_new)
+#define EVP_PKEY_CTX_free MXC_SSL_CALL(EVP_PKEY_CTX_free)
+#define EVP_PKEY_CTX_new_from_name MXC_SSL_CALL(EVP_PKEY_CTX_new_from_name)
+#define EVP_PKEY_CTX_new_from_pkey MXC_SSL_CALL(EVP_PKEY_CTX_new_from_pkey)
+#define EVP_PKEY_free MXC_SSL_CALL(EVP_PKEY_free)
+#define EVP_PKEY_fromdata MXC_SSL_CALL(EVP_PKEY_fromdata)
+#define EVP_PKEY_fromdata_init MXC_SSL_CALL(EVP_PKEY_fromdata_init)
+#define EVP_PKEY_get_bits MXC_SSL_CALL(EVP_PKEY_get_bits)
+#define EVP_PKEY_new_raw_public_key MXC_SSL_CALL(EVP_PKEY_new_raw_public_key)
+#define EVP_PKEY_public_check MXC_SSL_CALL(EVP_PKEY_public_check)
+#define EVP_sha256 MXC_SSL_CALL(EVP_sha256)
+#define EVP_sha384 MXC_SSL_CALL(EVP_sha384)
+#define EVP_sha512 MXC_SSL_CALL(EVP_sha512)
+#define OSSL_PARAM_BLD_free MXC_SSL_CALL(OSSL_PARAM_BLD_free)
+#define OSSL_PARAM_BLD_new MXC_SSL_CALL(OSSL_PARAM_BLD_new)
+#define OSSL_PARAM_BLD_push_BN MXC_SSL_CALL(OSSL_PARAM_BLD_push_BN)
+#define OSSL_PARAM_BLD_push_octet_string MXC_SSL_CALL(OSSL_PARAM_BLD_push_octet_string)
+#define OSSL_PARAM_BLD_push_utf8_string MXC_SSL_CALL(OSSL_PARAM_BLD_push_utf8_string)
+#define OSSL_PARAM_BLD_to_param MXC_SSL_CALL(OSSL_PARAM_BLD_to_param)
+#define OSSL_PARAM_free MXC_SSL_CALL(OSSL_PARAM_free)
+#define i2d_ECDSA_SIG MXC_SSL_CALL(i2d_ECDSA_SIG)
+
+// Owners that free through the table.
+#define MXC_SSL_OWNER(Name, Type, freefn)                                                                              \
+    struct Name##Free {                                                                                                \
+        void operator()(Type *p) const noexcept { freefn(p); }                                                         \
+    };                                                                                                                 \
+    using Name = std::unique_ptr<Type, Name##Free>;
+MXC_SSL_OWNER(PkeyPtr, EVP_PKEY, EVP_PKEY_free)
+MXC_SSL_OWNER(PkeyCtxPtr, EVP_PKEY_CTX, EVP_PKEY_CTX_free)
+MXC_SSL_OWNER(MdCtxPtr, EVP_MD_CTX, EVP_MD_CTX_free)
+MXC_SSL_OWNER(BnPtr, BIGNUM, BN_free)
+MXC_SSL_OWNER(ParamBldPtr, OSSL_PARAM_BLD, OSSL_PARAM_BLD_free)
+MXC_SSL_OWNER(ParamPtr, OSSL_PARAM, OSSL_PARAM_free)
+MXC_SSL_OWNER(EcdsaSigPtr, ECDSA_SIG, ECDSA_SIG_free)
+#undef MXC_SSL_OWNER
+
+// Throws mxc::Error "what: <first OpenSSL reason>" and clears the error queue.
+[[noreturn]] void throw_ssl(const std::string &what) {
+    unsigned long e = ERR_peek_last_error();
+    std::string reason;
+    if (e != 0) {
+        const char *r = ERR_reason_error_string(e);
+        reason = r ? r : fmt::format("OpenSSL error {:#x}", e);
+    }
+    ERR_clear_error();
+    if (reason.empty())
+        throw Error(what);
+    throw Error(fmt::format("{}: {}", what, reason));
+}
+
 enum class Family { rsa, ec, eddsa };
 
 struct Alg {
     std::string_view name;
     Family family;
-    const EVP_MD *(*md)(); // nullptr: the algorithm hashes by itself (Ed25519)
+    int sha;               // SHA-2 bits; 0: the algorithm hashes by itself (Ed25519)
     std::string_view crv;  // JWK crv for EC/OKP
     const char *group;     // OpenSSL group name for EC
     size_t coord;          // bytes per EC coordinate / Ed25519 key
 };
 
 const Alg kAlgs[] = {
-    {"RS256", Family::rsa, EVP_sha256, "", nullptr, 0},
-    {"RS384", Family::rsa, EVP_sha384, "", nullptr, 0},
-    {"RS512", Family::rsa, EVP_sha512, "", nullptr, 0},
-    {"ES256", Family::ec, EVP_sha256, "P-256", "prime256v1", 32},
-    {"ES384", Family::ec, EVP_sha384, "P-384", "secp384r1", 48},
-    {"EdDSA", Family::eddsa, nullptr, "Ed25519", nullptr, 32},
+    {"RS256", Family::rsa, 256, "", nullptr, 0},
+    {"RS384", Family::rsa, 384, "", nullptr, 0},
+    {"RS512", Family::rsa, 512, "", nullptr, 0},
+    {"ES256", Family::ec, 256, "P-256", "prime256v1", 32},
+    {"ES384", Family::ec, 384, "P-384", "secp384r1", 48},
+    {"EdDSA", Family::eddsa, 0, "Ed25519", nullptr, 32},
 };
+
+const EVP_MD *digest_of(const Alg &alg) {
+    switch (alg.sha) {
+    case 256:
+        return EVP_sha256();
+    case 384:
+        return EVP_sha384();
+    case 512:
+        return EVP_sha512();
+    default:
+        return nullptr;
+    }
+}
 
 const Alg *find_alg(std::string_view name) {
     for (const auto &a : kAlgs)
@@ -215,7 +338,7 @@ std::string ecdsa_der(const std::string &sig, const Alg &alg) {
 bool verify_signature(EVP_PKEY *key, const Alg &alg, std::string_view input, const std::string &sig) {
     std::string der = alg.family == Family::ec ? ecdsa_der(sig, alg) : sig;
     MdCtxPtr ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, alg.md ? alg.md() : nullptr, nullptr, key) != 1)
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, digest_of(alg), nullptr, key) != 1)
         throw_ssl("token: verify init");
     int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char *>(der.data()), der.size(),
                               reinterpret_cast<const unsigned char *>(input.data()), input.size());

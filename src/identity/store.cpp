@@ -10,11 +10,9 @@
 #include <cstdlib>
 #include <memory>
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-
 #include "internal.hpp"
 #include "mxc/identity/identity.hpp"
+#include "mxc/util/crypto.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
@@ -78,7 +76,7 @@ std::string read_owned(int dirfd, const char *file, const std::string &name, uid
             break;
         out.append(buf, static_cast<size_t>(n));
     }
-    OPENSSL_cleanse(buf, sizeof buf);
+    crypto::wipe(buf, sizeof buf);
     return out;
 }
 
@@ -199,18 +197,19 @@ Identity create_with(const IdentityStore &store, const std::string &name, std::o
     if (path_exists(final_path))
         throw Error(fmt::format("identity \"{}\" already exists", name));
 
-    auto key = generate_ed25519();
+    crypto::Ed25519Pair key = crypto::ed25519_generate();
+    ScopeExit wipe_seed([&] { crypto::wipe(key.seed); });
     Identity id;
     id.name = name;
     id.uuid = uuid_v4();
     id.owner_uid = store.uid;
     id.created = rfc3339(now_seconds());
     id.kind = token ? Kind::token : Kind::local;
-    id.public_key = public_key_pem(key.get());
-    id.fingerprint = fingerprint(key.get());
+    id.public_key = public_key_pem(key.public_key);
+    id.fingerprint = fingerprint(key.public_key);
     id.token = std::move(token);
-    std::string priv = private_key_pem(key.get());
-    ScopeExit wipe([&] { OPENSSL_cleanse(priv.data(), priv.size()); });
+    std::string priv = private_key_pem(key.seed);
+    ScopeExit wipe([&] { crypto::wipe(priv); });
 
     // Build it under a name no identity can have, then rename it into place:
     // nobody ever sees half an identity, and a failure leaves nothing behind.
@@ -424,47 +423,40 @@ Identity default_identity(const IdentityStore &store, uid_t uid, bool check_key)
 
 namespace {
 
-PkeyPtr load_private_key(const IdentityStore &store, const std::string &name) {
+// The identity's Ed25519 seed (32 secret bytes).
+std::string load_private_key(const IdentityStore &store, const std::string &name) {
     load(store, name, store.uid);
     UniqueFd dfd = open_identity_dir(store, name, store.uid);
     mode_t mode = 0;
     std::string pem = read_owned(dfd.get(), kKeyFile, name, store.uid, &mode);
-    ScopeExit wipe([&] { OPENSSL_cleanse(pem.data(), pem.size()); });
+    ScopeExit wipe([&] { crypto::wipe(pem); });
     if (mode & 077)
         throw Error(fmt::format("{} is accessible to others (mode {:04o}); expected 0600", kKeyFile, mode));
-    auto key = read_private_key_pem(pem);
-    if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519)
-        throw Error(fmt::format("{} is not an Ed25519 key", kKeyFile));
-    return key;
-}
-
-std::string sign_with(EVP_PKEY *key, std::string_view data) {
-    MdCtxPtr ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key) != 1)
-        throw_ssl("sign init");
-    size_t len = 0;
-    const auto *in = reinterpret_cast<const unsigned char *>(data.data());
-    if (EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) != 1)
-        throw_ssl("sign");
-    std::string sig(len, '\0');
-    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char *>(sig.data()), &len, in, data.size()) != 1)
-        throw_ssl("sign");
-    sig.resize(len);
-    return sig;
+    return with_context(kKeyFile, [&] { return read_private_key_pem(pem); });
 }
 
 } // namespace
 
 std::string sign(const IdentityStore &store, const std::string &name, std::string_view data) {
-    return with_context(fmt::format("sign with identity \"{}\"", name),
-                        [&] { return sign_with(load_private_key(store, name).get(), data); });
+    return with_context(fmt::format("sign with identity \"{}\"", name), [&] {
+        std::string seed = load_private_key(store, name);
+        ScopeExit wipe([&] { crypto::wipe(seed); });
+        return crypto::ed25519_sign(seed, data);
+    });
 }
 
 std::function<std::string(std::string_view)> signing_key(const IdentityStore &store, const std::string &name) {
-    std::shared_ptr<EVP_PKEY> key = with_context(fmt::format("sign with identity \"{}\"", name),
-                                                 [&] { return std::shared_ptr<EVP_PKEY>(load_private_key(store, name)); });
-    return [key, name](std::string_view data) {
-        return with_context(fmt::format("sign with identity \"{}\"", name), [&] { return sign_with(key.get(), data); });
+    // Wiped when the last copy of the signer goes.
+    struct Seed {
+        std::string bytes;
+        ~Seed() { crypto::wipe(bytes); }
+    };
+    auto seed = std::make_shared<Seed>();
+    seed->bytes = with_context(fmt::format("sign with identity \"{}\"", name),
+                               [&] { return load_private_key(store, name); });
+    return [seed, name](std::string_view data) {
+        return with_context(fmt::format("sign with identity \"{}\"", name),
+                            [&] { return crypto::ed25519_sign(seed->bytes, data); });
     };
 }
 

@@ -206,6 +206,31 @@ TEST_F(StoreTest, KeysReadTheSameInEveryPemLayout) {
 
     std::string msg = "checkpoint";
     std::string sig = sign(store, "alice", msg);
+    // mxc's keys and signatures (libsodium) are what OpenSSL reads and
+    // checks: streams signed by either verify with the other.
+    {
+        std::string priv = read_file(store.dir + "/alice/key.pem");
+        std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_mem_buf(priv.data(), static_cast<int>(priv.size())),
+                                                     BIO_free);
+        std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> sk(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr),
+                                                               EVP_PKEY_free);
+        ASSERT_TRUE(sk);
+        EXPECT_EQ(EVP_PKEY_eq(sk.get(), key.get()), 1) << "key.pem and pub.pem are one key pair";
+        std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+        ASSERT_EQ(EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()), 1);
+        EXPECT_EQ(EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char *>(sig.data()), sig.size(),
+                                   reinterpret_cast<const unsigned char *>(msg.data()), msg.size()),
+                  1);
+        std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+        ASSERT_EQ(EVP_DigestSignInit(sctx.get(), nullptr, nullptr, nullptr, sk.get()), 1);
+        std::string other(64, '\0');
+        size_t olen = other.size();
+        ASSERT_EQ(EVP_DigestSign(sctx.get(), reinterpret_cast<unsigned char *>(other.data()), &olen,
+                                 reinterpret_cast<const unsigned char *>(msg.data()), msg.size()),
+                  1);
+        EXPECT_EQ(other, sig) << "OpenSSL's Ed25519 signature differs from mxc's";
+        EXPECT_TRUE(verify(pub, msg + "x", sig) == false);
+    }
     // CRLF line ends and text around the blocks: OpenSSL's decoders read these.
     auto crlf = [](std::string t) {
         std::string out = "comment line\r\n";
