@@ -196,6 +196,11 @@ Layout detect(const std::string &mountinfo_path) {
     return l;
 }
 
+const Layout &detect_once() {
+    static const Layout layout = detect();
+    return layout;
+}
+
 const char *mode_name(Mode m) {
     switch (m) {
     case Mode::unified: return "unified";

@@ -66,7 +66,7 @@ policy::Plan plan_agent(const Global &g, AgentOptions &o) {
 int run_agent(const Global &g, AgentOptions &o) {
     policy::Plan plan = plan_agent(g, o);
     return with_context(fmt::format("run \"{}\"", o.name), [&]() -> int {
-        auto layout = cgroup::detect();
+        const auto &layout = cgroup::detect_once();
         // Rootless: a cgroup of our own (delegated by systemd), or one below
         // the sub-tree mxcd delegates to us.
         bool cgroups = layout.mode != cgroup::Mode::none &&

@@ -18,7 +18,7 @@ nlohmann::json stats(const Global &g, const std::string &id) {
             throw_error("container is stopped");
         nlohmann::json data = nlohmann::json::object();
         if (!st.cgroup_path.empty())
-            data = cgroup::Manager(cgroup::detect(), st.cgroup_path).stats();
+            data = cgroup::Manager(cgroup::detect_once(), st.cgroup_path).stats();
         return nlohmann::json{{"type", "stats"}, {"id", id}, {"data", data}};
     });
 }

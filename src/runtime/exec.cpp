@@ -41,7 +41,7 @@ int exec(const Global &g, const ExecOptions &o) {
         oci::Spec spec = oci::parse_spec_json(st.config);
         std::optional<cgroup::Manager> cg;
         if (!st.cgroup_path.empty())
-            cg.emplace(cgroup::detect(), st.cgroup_path);
+            cg.emplace(cgroup::detect_once(), st.cgroup_path);
 
         SignalForwarder fwd;
         sandbox::ExecConfig ec;

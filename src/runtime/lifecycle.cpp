@@ -69,7 +69,7 @@ void check_lsm_labels(const oci::Spec &spec) {
 std::optional<cgroup::Manager> open_cgroup(const State &s) {
     if (s.cgroup_path.empty())
         return std::nullopt;
-    return cgroup::Manager(cgroup::detect(), s.cgroup_path);
+    return cgroup::Manager(cgroup::detect_once(), s.cgroup_path);
 }
 
 const oci::Hooks *hooks_of(const oci::Spec &spec) { return spec.hooks ? &*spec.hooks : nullptr; }
@@ -276,7 +276,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     st.rootless = g.rootless;
     st.landlock = o.landlock;
 
-    auto layout = cgroup::detect();
+    const auto &layout = cgroup::detect_once();
     std::string cg_path = spec.linux_ && !spec.linux_->cgroups_path.empty() ? spec.linux_->cgroups_path
                                                                            : "/mxc/" + o.id;
     bool limits = spec.linux_ && spec.linux_->resources && !spec.linux_->resources->empty();

@@ -140,7 +140,7 @@ Status status_of(const Store &store, const State &s) {
         return Status::stopped;
     if (!s.cgroup_path.empty()) {
         try {
-            cgroup::Manager m(cgroup::detect(), s.cgroup_path);
+            cgroup::Manager m(cgroup::detect_once(), s.cgroup_path);
             if (m.frozen())
                 return Status::paused;
         } catch (const Error &) {

@@ -222,17 +222,18 @@ void seal_fds(int preserve_fds) {
 }
 
 void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch,
-                   const std::vector<LandlockRule> *landlock) {
+                   const std::vector<LandlockRule> *landlock, const seccomp::Program *program) {
     (void)sync_fd;
     std::optional<seccomp::Filter> filter;
     const oci::Linux *lin = spec.linux_ ? &*spec.linux_ : nullptr;
-    if (lin && lin->seccomp)
+    if (lin && lin->seccomp && !program)
         filter = seccomp::compile(*lin->seccomp);
     apply_process_attributes(p, lin);
     auto load_seccomp = [&] {
-        if (!filter)
+        if (!filter && !program)
             return;
-        UniqueFd nfd = with_context("load seccomp filter", [&] { return filter->load(); });
+        UniqueFd nfd = with_context("load seccomp filter",
+                                    [&] { return program ? seccomp::load(*program) : filter->load(); });
         if (nfd)
             ch.send(Msg::seccomp_fd, 0, "", nfd.get());
     };
@@ -467,7 +468,16 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     // Restricted last (below), so that the exec fifo outside the policy can
     // still be opened; built now, before the filter that may hold its opens.
     UniqueFd landlock = cfg.landlock.empty() ? UniqueFd() : build_landlock(cfg.landlock, false);
-    apply_process(spec, proc, setgroups_ok, ch.fd(), ch, nullptr);
+    // The runtime compiled linux.seccomp while we set ourselves up.
+    std::optional<seccomp::Program> program;
+    if (lin.seccomp) {
+        ch.send(Msg::want_seccomp);
+        Message m = ch.expect(Msg::seccomp_program, "waiting for the seccomp filter");
+        if (!m.fd)
+            throw Error(EPROTO, "seccomp filter: no program from the runtime");
+        program = seccomp::Program::from_memfd(m.fd.get(), static_cast<unsigned>(m.value), m.text == "nnp");
+    }
+    apply_process(spec, proc, setgroups_ok, ch.fd(), ch, nullptr, program ? &*program : nullptr);
     std::string file = resolve_executable(proc);
     seal_fds(cfg.preserve_fds);
 

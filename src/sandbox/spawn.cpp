@@ -14,6 +14,7 @@
 #include "mxc/sandbox/console.hpp"
 #include "mxc/sandbox/namespaces.hpp"
 #include "mxc/sandbox/sync.hpp"
+#include "mxc/seccomp/seccomp.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
@@ -203,6 +204,11 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     if (userns && userns->path.empty())
         with_context("user namespace", [&] { write_id_maps(pid, lin.uid_mappings, lin.gid_mappings); });
     parent_ch.send(Msg::go);
+    // The filter, compiled here while the child makes its mounts; it asks
+    // for it (want_seccomp) when it gets to load it.
+    std::optional<seccomp::Program> program;
+    if (lin.seccomp)
+        program = with_context("seccomp", [&] { return seccomp::compile(*lin.seccomp).program(); });
     if (!join_early)
         join_cgroup();
     if (cfg.while_setting_up)
@@ -225,6 +231,14 @@ Spawned spawn_container(const SpawnConfig &cfg) {
         case Msg::listen_fd:
             out.listen_fds.push_back(std::move(m.fd));
             break;
+        case Msg::want_seccomp: {
+            if (!program)
+                throw Error(EPROTO, "the container asked for a seccomp filter the spec does not have");
+            UniqueFd mfd = program->to_memfd();
+            parent_ch.send(Msg::seccomp_program, static_cast<int32_t>(program->flags),
+                           program->no_new_privs ? "nnp" : "", mfd.get());
+            break;
+        }
         case Msg::ready:
             owner.release();
             return out;
@@ -248,7 +262,7 @@ void reset_signals();
 void seal_fds(int preserve_fds);
 [[noreturn]] void exec_after_ready(const oci::Process &p, const std::string &file);
 void apply_process(const oci::Spec &spec, const oci::Process &p, bool setgroups_ok, int sync_fd, SyncChannel &ch,
-                   const std::vector<LandlockRule> *landlock);
+                   const std::vector<LandlockRule> *landlock, const seccomp::Program *program = nullptr);
 bool maps_root(const oci::Linux &lin);
 void close_fds_except(std::vector<int> keep, int preserve_fds);
 void check_cwd_inside(const std::string &cwd);

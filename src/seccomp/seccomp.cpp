@@ -1,8 +1,12 @@
 // OCI linux.seccomp -> libseccomp filter context.
 #include "mxc/seccomp/seccomp.hpp"
 
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -52,6 +56,96 @@ UniqueFd Filter::load() {
         throw_errno("seccomp: dup the notify fd");
     seccomp_reset(nullptr, 0);
     return own;
+}
+
+Program Filter::program() const {
+    if (!impl || !impl->ctx)
+        throw_error("seccomp: export of an empty filter");
+    UniqueFd mfd(memfd_create("mxc-seccomp-bpf", MFD_CLOEXEC));
+    if (!mfd)
+        throw_errno("seccomp: memfd_create");
+    if (int rc = seccomp_export_bpf(impl->ctx.get(), mfd.get()); rc < 0)
+        throw Error(-rc, "seccomp: export BPF");
+    struct stat st {};
+    if (fstat(mfd.get(), &st) < 0)
+        throw_errno("seccomp: fstat exported BPF");
+    Program p;
+    p.bpf.resize(static_cast<size_t>(st.st_size));
+    if (pread(mfd.get(), p.bpf.data(), p.bpf.size(), 0) != st.st_size)
+        throw_errno("seccomp: read exported BPF");
+    // The flags libseccomp's seccomp_load() passes for these attributes.
+    auto on = [&](enum scmp_filter_attr a) {
+        uint32_t v = 0;
+        return seccomp_attr_get(impl->ctx.get(), a, &v) == 0 && v != 0;
+    };
+    if (on(SCMP_FLTATR_CTL_TSYNC))
+        p.flags |= SECCOMP_FILTER_FLAG_TSYNC;
+    if (on(SCMP_FLTATR_CTL_LOG))
+        p.flags |= SECCOMP_FILTER_FLAG_LOG;
+    if (on(SCMP_FLTATR_CTL_SSB))
+        p.flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    if (impl->notify) {
+        p.flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        // TSYNC reports a thread it could not move by returning its tid,
+        // which a listener fd would be mistaken for.
+        if (p.flags & SECCOMP_FILTER_FLAG_TSYNC)
+            p.flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 6)
+        if (on(SCMP_FLTATR_CTL_WAITKILL))
+            p.flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+#endif
+    }
+    p.no_new_privs = on(SCMP_FLTATR_CTL_NNP);
+    return p;
+}
+
+UniqueFd Program::to_memfd() const {
+    UniqueFd mfd(memfd_create("mxc-seccomp-bpf", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!mfd)
+        throw_errno("seccomp: memfd_create");
+    if (pwrite(mfd.get(), bpf.data(), bpf.size(), 0) != static_cast<ssize_t>(bpf.size()))
+        throw_errno("seccomp: write the BPF program");
+    if (fcntl(mfd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+        throw_errno("seccomp: seal the BPF program");
+    return mfd;
+}
+
+Program Program::from_memfd(int fd, unsigned int flags, bool nnp) {
+    struct stat st {};
+    if (fstat(fd, &st) < 0)
+        throw_errno("seccomp: fstat the BPF program");
+    size_t size = static_cast<size_t>(st.st_size);
+    if (size == 0 || size % sizeof(struct sock_filter) != 0 || size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        throw Error(EINVAL, fmt::format("seccomp: a BPF program of {} bytes", size));
+    Program p;
+    p.bpf.resize(size);
+    if (pread(fd, p.bpf.data(), size, 0) != static_cast<ssize_t>(size))
+        throw_errno("seccomp: read the BPF program");
+    p.flags = flags;
+    p.no_new_privs = nnp;
+    return p;
+}
+
+UniqueFd load(const Program &p) {
+    if (p.bpf.empty() || p.bpf.size() % sizeof(struct sock_filter) != 0)
+        throw_error("seccomp: load of an empty or truncated BPF program");
+    if (p.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        throw_errno("seccomp: set no_new_privs");
+    std::vector<struct sock_filter> insns(p.bpf.size() / sizeof(struct sock_filter));
+    std::memcpy(insns.data(), p.bpf.data(), p.bpf.size());
+    struct sock_fprog prog = {static_cast<unsigned short>(insns.size()), insns.data()};
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p.flags, &prog);
+    if (rc < 0)
+        throw_errno("seccomp: load filter");
+    if (!(p.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) {
+        if (rc > 0) // TSYNC: the thread that could not be synchronised
+            throw Error(ESRCH, fmt::format("seccomp: thread {} could not take the filter", rc));
+        return {};
+    }
+    UniqueFd listener(static_cast<int>(rc));
+    if (fcntl(listener.get(), F_SETFD, FD_CLOEXEC) < 0)
+        throw_errno("seccomp: listener close-on-exec");
+    return listener;
 }
 
 size_t Filter::bpf_instructions() const {

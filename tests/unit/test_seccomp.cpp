@@ -1,5 +1,7 @@
 // seccomp: OCI -> libseccomp compile errors, and filters enforced in forked
 // children (each child sets no_new_privs itself, so no privilege is needed).
+#include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -301,6 +303,59 @@ TEST(SeccompEnforce, ErrnoRuleWithAndWithoutErrnoRet) {
             return 3;
         return 0;
     })));
+}
+
+// What a runtime compiles and a container loads (sandbox::spawn_container):
+// the exported program, through a sealed memfd, enforces what the filter
+// does, with the flags libseccomp would load it with.
+TEST(SeccompEnforce, ProgramLoadedElsewhereEnforcesTheSameRules) {
+    oci::Seccomp spec = allow_by_default(
+        {rule({"uname"}, "SCMP_ACT_ERRNO", ENOSYS), rule({"mkdirat"}, "SCMP_ACT_ERRNO")});
+    spec.flags = {"SECCOMP_FILTER_FLAG_LOG"};
+    auto f = compile(spec);
+    seccomp::Program exported = f.program();
+    EXPECT_EQ(exported.bpf.size() % 8, 0u);
+    EXPECT_EQ(exported.bpf.size() / 8, f.bpf_instructions());
+    EXPECT_EQ(exported.flags, static_cast<unsigned>(SECCOMP_FILTER_FLAG_LOG));
+    EXPECT_FALSE(exported.no_new_privs);
+
+    UniqueFd mfd = exported.to_memfd();
+    // Sealed: the runtime's copy cannot change under the container.
+    EXPECT_LT(pwrite(mfd.get(), "x", 1, 0), 0);
+    seccomp::Program p = seccomp::Program::from_memfd(mfd.get(), exported.flags, exported.no_new_privs);
+    EXPECT_EQ(p.bpf, exported.bpf);
+    EXPECT_TRUE(exited_ok(in_child([&] {
+        if (seccomp::load(p))
+            return 4; // no listener asked for
+        utsname u;
+        if (uname(&u) != -1 || errno != ENOSYS)
+            return 1;
+        if (mkdirat(AT_FDCWD, "/nonexistent-mxc/x", 0700) != -1 || errno != EPERM)
+            return 2;
+        if (sys_errno(SYS_getpid) != 0)
+            return 3;
+        return 0;
+    })));
+
+    // A torn or empty program is refused before it reaches the kernel.
+    UniqueFd bad(memfd_create("bad", MFD_CLOEXEC));
+    ASSERT_EQ(pwrite(bad.get(), "1234567", 7, 0), 7);
+    EXPECT_THROW(seccomp::Program::from_memfd(bad.get(), 0, false), Error);
+    UniqueFd empty(memfd_create("empty", MFD_CLOEXEC));
+    EXPECT_THROW(seccomp::Program::from_memfd(empty.get(), 0, false), Error);
+
+    if (seccomp::notify_supported()) {
+        auto n = compile(allow_by_default({rule({"getppid"}, "SCMP_ACT_NOTIFY")}));
+        seccomp::Program np = n.program();
+        EXPECT_TRUE(np.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER);
+        EXPECT_TRUE(exited_ok(in_child([&] {
+            UniqueFd l = seccomp::load(np);
+            if (!l)
+                return 1;
+            int fl = fcntl(l.get(), F_GETFD);
+            return fl >= 0 && (fl & FD_CLOEXEC) ? 0 : 2;
+        })));
+    }
 }
 
 TEST(SeccompEnforce, DefaultErrnoAndDefaultErrnoRet) {

@@ -36,6 +36,10 @@ struct Layout {
 
 // Detect from /proc/self/mountinfo (mountinfo_path and root overridable for tests).
 Layout detect(const std::string &mountinfo_path = "/proc/self/mountinfo");
+// detect() of this process's mount namespace, read on the first call only
+// (≈ 0.2 ms each, and a run needs it three times).  For the short-lived mxc
+// commands; a daemon that outlives mount changes calls detect().
+const Layout &detect_once();
 const char *mode_name(Mode m);
 
 // A v1 `tasks` file open for writing, and its path for error messages.

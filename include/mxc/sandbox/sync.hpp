@@ -21,6 +21,8 @@ enum class Msg : uint32_t {
     pid,                  // intermediate -> parent: pid of the exec'd process (value)
     error,                // child -> parent: errno in value, text in payload
     listen_fd,            // child -> parent: a proxy listening socket made in the sandbox netns
+    want_seccomp,         // child -> parent: send the compiled linux.seccomp filter
+    seccomp_program,      // parent -> child: BPF in a sealed memfd, flags in value, "nnp" text
 };
 
 struct Message {

@@ -14,6 +14,25 @@
 
 namespace mxc::seccomp {
 
+// A filter as the kernel takes it, with the flags its load needs: what
+// Filter::load() loads, made where the filter is compiled and loaded by
+// another process.  (A container's runtime compiles it while the container
+// sets itself up, sandbox::spawn_container: ≈ 0.7 ms off every start.)
+struct Program {
+    std::string bpf;         // struct sock_filter[]
+    unsigned int flags = 0;  // SECCOMP_FILTER_FLAG_*
+    bool no_new_privs = false;
+
+    // Over a process boundary: the program in a sealed memfd, the flags and
+    // no_new_privs beside it.  from_memfd checks what it reads.
+    UniqueFd to_memfd() const;
+    static Program from_memfd(int fd, unsigned int flags, bool no_new_privs);
+};
+
+// Load into the calling process; the notify listener fd (O_CLOEXEC) when
+// the flags ask for one, else an empty fd.
+UniqueFd load(const Program &p);
+
 // A compiled but not yet loaded filter.
 class Filter {
 public:
@@ -28,6 +47,8 @@ public:
     // caller needs CAP_SYS_ADMIN.  Returns the notify listener fd (O_CLOEXEC)
     // when the filter has a SCMP_ACT_NOTIFY rule, else an empty fd.
     UniqueFd load();
+    // The same filter exported for another process to load(Program).
+    Program program() const;
     bool has_notify() const;
     // Size of the BPF program in instructions (for tests).
     size_t bpf_instructions() const;
