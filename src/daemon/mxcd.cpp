@@ -15,6 +15,7 @@
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
+#include "sha256_openssl.hpp"
 
 #ifndef MXC_VERSION
 #define MXC_VERSION "0"
@@ -63,6 +64,7 @@ int daemonize(const std::string &pid_file, const std::function<void(int ready_fd
 } // namespace
 
 int main(int argc, char **argv) {
+    mxc::daemon::use_openssl_sha256();
     CLI::App app{"mxcd: the mxc audit daemon (eBPF probes, per-identity audit streams)", "mxcd"};
     mxc::daemon::Options o;
     bool daemon = false, unload = false, status = false, debug = false;

@@ -30,10 +30,25 @@ int variant(bool url, bool pad) {
 
 static_assert(sizeof(crypto_hash_sha256_state) <= 256, "Sha256Stream::state_ too small");
 
+namespace {
+
+const Sha256Backend kSodiumSha256 = {
+    [](void *s) { crypto_hash_sha256_init(static_cast<crypto_hash_sha256_state *>(s)); },
+    [](void *s, const void *d, size_t n) {
+        crypto_hash_sha256_update(static_cast<crypto_hash_sha256_state *>(s), static_cast<const unsigned char *>(d), n);
+    },
+    [](void *s, unsigned char out[32]) { crypto_hash_sha256_final(static_cast<crypto_hash_sha256_state *>(s), out); },
+};
+const Sha256Backend *g_sha256 = &kSodiumSha256;
+
+} // namespace
+
+void set_sha256_backend(const Sha256Backend *backend) { g_sha256 = backend ? backend : &kSodiumSha256; }
+
 Sha256 sha256(std::string_view data) {
-    Sha256 out{};
-    crypto_hash_sha256(out.data(), bytes(data), data.size());
-    return out;
+    Sha256Stream h;
+    h.update(data);
+    return h.finish();
 }
 
 std::string sha256_hex(std::string_view data) {
@@ -43,17 +58,24 @@ std::string sha256_hex(std::string_view data) {
     return std::string(hex, 2 * kSha256Len);
 }
 
-Sha256Stream::Sha256Stream() {
-    crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state *>(state_));
+Sha256Stream::Sha256Stream() : backend_(g_sha256) { backend_->init(state_); }
+
+Sha256Stream::~Sha256Stream() {
+    if (!finished_) {
+        unsigned char scrap[32];
+        try {
+            backend_->finish(state_, scrap);
+        } catch (...) {
+        }
+    }
 }
 
-void Sha256Stream::update(std::string_view data) {
-    crypto_hash_sha256_update(reinterpret_cast<crypto_hash_sha256_state *>(state_), bytes(data), data.size());
-}
+void Sha256Stream::update(std::string_view data) { backend_->update(state_, data.data(), data.size()); }
 
 Sha256 Sha256Stream::finish() {
     Sha256 out{};
-    crypto_hash_sha256_final(reinterpret_cast<crypto_hash_sha256_state *>(state_), out.data());
+    backend_->finish(state_, out.data());
+    finished_ = true;
     return out;
 }
 

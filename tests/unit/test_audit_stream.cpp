@@ -16,6 +16,9 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "../../src/daemon/sha256_openssl.hpp"
+#include "mxc/util/crypto.hpp"
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -297,6 +300,28 @@ TEST(AuditSign, Base64AndFingerprint) {
 // The fingerprint is the SHA-256 of the key's DER, which is the PEM's body:
 // for the Ed25519 keys mxc writes (read without OpenSSL's decoders) and for
 // any other key (read with them).
+// mxc hashes with libsodium, mxcd with OpenSSL (faster, SHA-NI): one chain.
+TEST(AuditHash, SodiumAndOpenSslChainsAgree) {
+    const std::string prev(64, 'a');
+    const std::string body = "{\"kind\":\"file\",\"op\":\"openat\",\"path\":\"/etc/hostname\"}";
+    mxc::crypto::set_sha256_backend(nullptr);
+    std::string sodium_abc = mxc::crypto::sha256_hex("abc");
+    std::string sodium_chain = chain_hash(prev, body);
+    mxc::daemon::use_openssl_sha256();
+    std::string openssl_abc = mxc::crypto::sha256_hex("abc");
+    std::string openssl_chain = chain_hash(prev, body);
+    {
+        mxc::crypto::Sha256Stream unfinished; // releases OpenSSL's context unfinished
+        unfinished.update("x");
+    }
+    mxc::crypto::set_sha256_backend(nullptr);
+    // FIPS 180-2, appendix B.1.
+    EXPECT_EQ(sodium_abc, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(openssl_abc, sodium_abc);
+    EXPECT_EQ(openssl_chain, sodium_chain);
+    EXPECT_EQ(chain_hash(prev, body), sodium_chain);
+}
+
 TEST(AuditSign, FingerprintIsTheDigestOfTheDer) {
     auto der_sha256 = [](const std::string &pem) {
         auto b = pem.find('\n') + 1, e = pem.find("-----END");
