@@ -160,7 +160,7 @@ void AgentAudit::accept_execs(const std::string &socket_path) {
             if (p[0].revents)
                 return;
             try {
-                std::optional<ExecListener> l = accept_exec_notify(exec_listen_.get());
+                std::optional<ExecListener> l = accept_exec_notify(exec_listen_.get(), stop_.get());
                 if (!l)
                     continue;
                 auto sup = std::make_unique<audit::NotifySupervisor>(std::move(l->listener),

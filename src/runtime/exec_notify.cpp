@@ -46,7 +46,7 @@ std::string exec_notify_socket(const Store &store, const std::string &id) { retu
 
 UniqueFd listen_exec_notify(const std::string &path) { return ipc::listen_unix(path, 0600); }
 
-std::optional<ExecListener> accept_exec_notify(int listen_fd) {
+std::optional<ExecListener> accept_exec_notify(int listen_fd, int stop_fd) {
     UniqueFd c(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
     if (!c) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
@@ -59,9 +59,13 @@ std::optional<ExecListener> accept_exec_notify(int listen_fd) {
     // namespace as this process (a sandbox process has one of its own).
     if (cr.uid != ::geteuid() || ns_of(cr.pid).empty() || ns_of(cr.pid) != ns_of(::getpid()))
         throw Error(EPERM, fmt::format("refused a seccomp listener from {}: not an mxc exec of this user on this host", peer));
-    pollfd p{c.get(), POLLIN, 0};
-    if (::poll(&p, 1, kAckTimeoutMs) <= 0)
+    // A peer that connects and says nothing holds this up to the timeout,
+    // but not the end of the sandbox (stop_fd).
+    pollfd p[2] = {{c.get(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (::poll(p, stop_fd >= 0 ? 2 : 1, kAckTimeoutMs) <= 0)
         throw Error(ETIMEDOUT, fmt::format("no seccomp listener from {}", peer));
+    if (!(p[0].revents & (POLLIN | POLLHUP)))
+        return std::nullopt; // stopping
     char byte;
     iovec iov{&byte, 1};
     alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];

@@ -40,7 +40,7 @@ struct ExecListener {
 UniqueFd listen_exec_notify(const std::string &path);
 // One connection: nullopt when there is none pending; throws when the peer
 // is refused (another uid, or inside the sandbox) or sends no fd.
-std::optional<ExecListener> accept_exec_notify(int listen_fd);
+std::optional<ExecListener> accept_exec_notify(int listen_fd, int stop_fd = -1);
 void ack_exec_notify(const ExecListener &l);
 // exec side: send notify_fd and wait until a supervisor serves it.
 void send_exec_notify(const std::string &path, int notify_fd);

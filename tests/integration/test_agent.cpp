@@ -876,6 +876,35 @@ TEST_F(AgentTest, ExecRunsConfinedAndAuditedLikeTheSandbox)
     EXPECT_TRUE(sh_seen) << q.describe();
 }
 
+// `mxc exec` hands its listener over <state>/<id>/notify.sock.  A peer that
+// connects there and says nothing must not hold up the end of the sandbox
+// (the accept loop waited up to 10 s for it).
+TEST_F(AgentTest, SilentPeerOnTheExecSocketDoesNotHoldUpTheEnd)
+{
+    std::string name = new_id("ag");
+    Child c(mxc_argv(run_args(name, {"--audit-backend", "seccomp"}, {"/bin/sh", "-c", wait_go()})), mxc_env());
+    fs::path sock = root_dir() / name / "notify.sock";
+    ASSERT_TRUE(wait_for([&] { return fs::exists(sock) || c.exited(); }, 10s)) << c.err();
+    int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(s, 0);
+    struct CloseFd {
+        int fd;
+        ~CloseFd() { ::close(fd); }
+    } close_s{s};
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, sock.c_str(), sizeof a.sun_path - 1);
+    ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr *>(&a), sizeof a), 0) << std::strerror(errno);
+    std::this_thread::sleep_for(200ms); // accepted, waiting for a listener that never comes
+    auto t0 = Clock::now();
+    put(ws() / "go", "");
+    RunResult r = c.wait(20s);
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    expect_clean(name);
+    EXPECT_EQ(r.status, 0) << r.describe();
+    EXPECT_LT(secs, 5.0) << "a silent peer held up the sandbox's end\n" << r.describe();
+}
+
 TEST_F(AgentTest, SandboxShowsInListWhileRunning)
 {
     std::string name = new_id("ag");

@@ -288,20 +288,26 @@ TEST(SeccompCompile, Features) {
 
 // ---- filters enforced in a child ------------------------------------------
 
+// Under allow_by_default({uname: ERRNO(ENOSYS), mkdirat: ERRNO}): 0 when the
+// filter answers as it should, else the failing step.
+int uname_enosys_mkdirat_eperm() {
+    utsname u;
+    if (uname(&u) != -1 || errno != ENOSYS)
+        return 1;
+    // Unfiltered this would be ENOENT; the rule answers EPERM (the default errno).
+    if (mkdirat(AT_FDCWD, "/nonexistent-mxc/x", 0700) != -1 || errno != EPERM)
+        return 2;
+    if (sys_errno(SYS_getpid) != 0)
+        return 3;
+    return 0;
+}
+
 TEST(SeccompEnforce, ErrnoRuleWithAndWithoutErrnoRet) {
     auto f = compile(allow_by_default(
         {rule({"uname"}, "SCMP_ACT_ERRNO", ENOSYS), rule({"mkdirat"}, "SCMP_ACT_ERRNO")}));
     EXPECT_TRUE(exited_ok(in_child([&] {
         f.load();
-        utsname u;
-        if (uname(&u) != -1 || errno != ENOSYS)
-            return 1;
-        // Unfiltered this would be ENOENT; the rule answers EPERM (the default errno).
-        if (mkdirat(AT_FDCWD, "/nonexistent-mxc/x", 0700) != -1 || errno != EPERM)
-            return 2;
-        if (sys_errno(SYS_getpid) != 0)
-            return 3;
-        return 0;
+        return uname_enosys_mkdirat_eperm();
     })));
 }
 
@@ -327,14 +333,7 @@ TEST(SeccompEnforce, ProgramLoadedElsewhereEnforcesTheSameRules) {
     EXPECT_TRUE(exited_ok(in_child([&] {
         if (seccomp::load(p))
             return 4; // no listener asked for
-        utsname u;
-        if (uname(&u) != -1 || errno != ENOSYS)
-            return 1;
-        if (mkdirat(AT_FDCWD, "/nonexistent-mxc/x", 0700) != -1 || errno != EPERM)
-            return 2;
-        if (sys_errno(SYS_getpid) != 0)
-            return 3;
-        return 0;
+        return uname_enosys_mkdirat_eperm();
     })));
 
     // A torn or empty program is refused before it reaches the kernel.
