@@ -195,8 +195,14 @@ int run_agent(const Global &g, AgentOptions &o) {
                     }
                 });
         };
+        // Only a report counts: end of file alone (the init was killed) comes
+        // before the kernel has killed the rest of the sandbox.
         if (report_r)
-            fwd.also_watch(report_r.get(), start_closer);
+            fwd.also_watch(report_r.get(), [&] {
+                int32_t code;
+                if (::read(report_r.get(), &code, sizeof code) == sizeof code)
+                    start_closer();
+            });
         auto started = std::chrono::steady_clock::now();
         int status = fwd.wait(c.state.pid, c.spawned.pidfd.get(), std::move(c.spawned.pty_master), -1, timeout, [&] {
             // The whole sandbox: its pid namespace dies with its init.
