@@ -113,9 +113,11 @@ int run_agent(const Global &g, AgentOptions &o) {
         audit.prepare(co);
         // The seccomp-notify stream is closed (checkpoint, fsyncs) once the
         // init reports that the command and everything else in the sandbox
-        // are gone, while the kernel still takes the namespaces down.
+        // are gone, while the kernel still takes the namespaces down.  Not
+        // with the allow-list proxy, whose last decisions (connections still
+        // being answered) go into the stream after that.
         UniqueFd report_r, report_w;
-        bool close_early = audit.backend() == "seccomp-notify" && co.init && !o.detach;
+        bool close_early = audit.backend() == "seccomp-notify" && co.init && !o.detach && !allow;
         if (close_early) {
             int p[2];
             if (::pipe2(p, O_CLOEXEC) < 0)
