@@ -4,13 +4,17 @@
 #include "fixture.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 #include <sstream>
 #include <thread>
+
+#include "mxc/seccomp/seccomp.hpp"
 
 using namespace mxc::testing;
 
@@ -337,6 +341,55 @@ TEST_F(Lifecycle, CommandLineFindsEachCommandAndNamesAnUnknownOne)
     RunResult missing = run_mxc({"kill"});
     EXPECT_EQ(missing.status, 2) << missing.describe();
     EXPECT_NE(missing.err.find("id is required"), std::string::npos) << missing.describe();
+}
+
+// `exec` runs our code inside the container: only from a copy of mxc the
+// container cannot write (a read-only bind, else a sealed memfd).  When
+// neither can be made it refuses, naming both steps, and the container runs
+// on.  The failures are forced by a filter on exec's mxc.
+TEST_F(Lifecycle, ExecRefusesWhenItCannotRunFromASealedCopy)
+{
+    Bundle& b = sleeping_bundle();
+    std::string id = new_id("sealed");
+    ASSERT_NO_FATAL_FAILURE(create_and_start(id, b));
+    mxc::oci::Seccomp deny;
+    deny.default_action = "SCMP_ACT_ALLOW";
+    deny.syscalls.push_back({{"open_tree", "memfd_create"}, "SCMP_ACT_ERRNO", EPERM, {}});
+    auto filter = mxc::seccomp::compile(deny);
+    std::vector<std::string> argv = mxc_command(root_dir(), {"exec", id, "/bin/true"});
+    int err[2];
+    ASSERT_EQ(::pipe(err), 0);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::dup2(err[1], STDERR_FILENO);
+        ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        try {
+            filter.load();
+        } catch (...) {
+            ::_exit(120);
+        }
+        std::vector<char*> args;
+        for (auto& a : argv)
+            args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(121);
+    }
+    ::close(err[1]);
+    std::string text;
+    char buf[512];
+    for (ssize_t n; (n = ::read(err[0], buf, sizeof buf)) > 0;)
+        text.append(buf, static_cast<size_t>(n));
+    ::close(err[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st)) << text;
+    EXPECT_EQ(WEXITSTATUS(st), 1) << text;
+    EXPECT_NE(text.find("refusing"), std::string::npos) << text;
+    EXPECT_NE(text.find("open_tree"), std::string::npos) << text;
+    EXPECT_NE(text.find("memfd_create"), std::string::npos) << text;
+    EXPECT_EQ(status_of(id), "running");
 }
 
 TEST_F(Lifecycle, PidFileIsWritten)
