@@ -148,9 +148,14 @@ int main(int argc, char **argv) {
         cli::add_profile_commands(app, ctx);
         cli::add_audit_commands(app, ctx);
     };
-    // Only the command that runs; all of them for --help.
-    ctx.only = command;
+    // Only the command that runs; all of them for --help (and `mxc help`,
+    // as runc has it).
+    ctx.only = command == "help" ? std::string_view() : command;
     add_commands();
+    if (command == "help") {
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
+    }
     if (!ctx.only.empty() && app.get_subcommands([](CLI::App *) { return true; }).empty()) {
         std::fprintf(stderr, "mxc: unknown command \"%.*s\" (see mxc --help)\n", static_cast<int>(command.size()),
                      command.data());

@@ -336,6 +336,10 @@ TEST_F(Lifecycle, CommandLineFindsEachCommandAndNamesAnUnknownOne)
                             "list, ls", "ps", "events", "spec", "features", "doctor", "identity", "profile", "audit"})
         EXPECT_NE(help.out.find(std::string("\n  ") + cmd + " "), std::string::npos) << cmd << "\n" << help.out;
 
+    RunResult help_word = run_mxc({"help"});
+    EXPECT_EQ(help_word.status, 0) << help_word.describe();
+    EXPECT_EQ(help_word.out, help.out) << "`mxc help` is `mxc --help`";
+
     RunResult sub = run_mxc({"identity", "ls"});
     EXPECT_EQ(sub.status, 0) << sub.describe();
     RunResult missing = run_mxc({"kill"});
