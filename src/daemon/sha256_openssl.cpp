@@ -4,8 +4,6 @@
 
 #include <openssl/evp.h>
 
-#include <new>
-
 #include "mxc/util/crypto.hpp"
 #include "mxc/util/error.hpp"
 
@@ -21,8 +19,10 @@ EVP_MD_CTX *&ctx_of(void *state) { return *static_cast<EVP_MD_CTX **>(state); }
 
 void init(void *state) {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c || EVP_DigestInit_ex(c, g_md, nullptr) != 1)
-        throw std::bad_alloc();
+    if (!c || EVP_DigestInit_ex(c, g_md, nullptr) != 1) {
+        EVP_MD_CTX_free(c);
+        throw Error("SHA-256 (OpenSSL): cannot start a digest (out of memory, or no SHA256 in the default provider)");
+    }
     ctx_of(state) = c;
 }
 

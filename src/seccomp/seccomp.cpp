@@ -116,7 +116,9 @@ Program Program::from_memfd(int fd, unsigned int flags, bool nnp) {
         throw_errno("seccomp: fstat the BPF program");
     size_t size = static_cast<size_t>(st.st_size);
     if (size == 0 || size % sizeof(struct sock_filter) != 0 || size / sizeof(struct sock_filter) > BPF_MAXINSNS)
-        throw Error(EINVAL, fmt::format("seccomp: a BPF program of {} bytes", size));
+        throw Error(EINVAL, fmt::format("seccomp: the BPF program handed over has {} bytes; expected a whole number of "
+                                        "{}-byte instructions, 1 to {}",
+                                        size, sizeof(struct sock_filter), BPF_MAXINSNS));
     Program p;
     p.bpf.resize(size);
     if (pread(fd, p.bpf.data(), size, 0) != static_cast<ssize_t>(size))
