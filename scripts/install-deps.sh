@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
     meson ninja-build pkg-config g++ python3 \
-    libseccomp-dev libcap-dev libyaml-cpp-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
+    libseccomp-dev libcap-dev libyaml-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
     libgtest-dev libgmock-dev libssl-dev libsodium-dev libbpf-dev clang llvm bpftool \
     busybox-static uidmap iproute2 procps libc6-dev \
     strace  # tests: Lifecycle.ExecExitCodeSurvivesALateWaiter forces a race with strace -e inject

@@ -13,13 +13,100 @@
 #include <cstdlib>
 #include <set>
 
-#include <yaml-cpp/yaml.h>
+#include <yaml.h>
 
 #include "mxc/util/error.hpp"
+#include "mxc/util/file.hpp"
 #include "policy_internal.hpp"
 
 namespace mxc::policy {
 namespace {
+
+// A parsed YAML document (libyaml's document API: the parser builds the node
+// graph; aliases are references to one node) and a light view of its nodes.
+// Profiles need only scalars, sequences and mappings; every value stays a
+// string until the Reader below checks its type.
+class YamlDocument {
+  public:
+    YamlDocument(const std::string &file, std::string_view text) {
+        yaml_parser_t parser;
+        if (!yaml_parser_initialize(&parser))
+            throw_error("{}: cannot start the YAML parser", file);
+        yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char *>(text.data()), text.size());
+        bool ok = yaml_parser_load(&parser, &doc_) != 0;
+        if (!ok) {
+            std::string msg = parser.problem ? parser.problem : "malformed YAML";
+            if (parser.context)
+                msg = fmt::format("{} {}", parser.context, msg);
+            size_t line = parser.problem_mark.line + 1;
+            yaml_parser_delete(&parser);
+            throw_error("{}: line {}: {}", file, line, msg);
+        }
+        yaml_parser_delete(&parser);
+    }
+    ~YamlDocument() { yaml_document_delete(&doc_); }
+    YamlDocument(const YamlDocument &) = delete;
+    YamlDocument &operator=(const YamlDocument &) = delete;
+
+    yaml_document_t *get() { return &doc_; }
+
+  private:
+    yaml_document_t doc_{};
+};
+
+class Node {
+  public:
+    Node() = default;
+    Node(yaml_document_t *doc, yaml_node_t *n) : doc_(doc), n_(n) {}
+
+    // Present (a key that is missing gives a node that is not).
+    explicit operator bool() const { return n_ != nullptr; }
+    // ~, null, Null, NULL or nothing, unquoted (YAML's null), or an empty document.
+    bool IsNull() const {
+        if (!n_)
+            return true;
+        if (n_->type != YAML_SCALAR_NODE || n_->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+            return false;
+        std::string_view v = view();
+        return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
+    }
+    bool IsScalar() const { return n_ && n_->type == YAML_SCALAR_NODE && !IsNull(); }
+    bool IsSequence() const { return n_ && n_->type == YAML_SEQUENCE_NODE; }
+    bool IsMap() const { return n_ && n_->type == YAML_MAPPING_NODE; }
+    std::string Scalar() const { return std::string(view()); }
+
+    size_t size() const {
+        return IsSequence() ? static_cast<size_t>(n_->data.sequence.items.top - n_->data.sequence.items.start) : 0;
+    }
+    Node operator[](size_t i) const { return at(n_->data.sequence.items.start[i]); }
+    // The value of a key of this mapping (keys are unique: check_keys).
+    Node operator[](std::string_view key) const {
+        if (!IsMap())
+            return {};
+        for (auto *p = n_->data.mapping.pairs.start; p < n_->data.mapping.pairs.top; ++p) {
+            Node k = at(p->key);
+            if (k.n_ && k.n_->type == YAML_SCALAR_NODE && k.view() == key)
+                return at(p->value);
+        }
+        return {};
+    }
+    std::vector<std::pair<Node, Node>> pairs() const {
+        std::vector<std::pair<Node, Node>> out;
+        if (IsMap())
+            for (auto *p = n_->data.mapping.pairs.start; p < n_->data.mapping.pairs.top; ++p)
+                out.emplace_back(at(p->key), at(p->value));
+        return out;
+    }
+
+  private:
+    std::string_view view() const {
+        return {reinterpret_cast<const char *>(n_->data.scalar.value), n_->data.scalar.length};
+    }
+    Node at(int id) const { return {doc_, yaml_document_get_node(doc_, id)}; }
+
+    yaml_document_t *doc_ = nullptr;
+    yaml_node_t *n_ = nullptr;
+};
 
 struct Reader {
     std::string file;
@@ -29,13 +116,16 @@ struct Reader {
         throw_error("{}: {}: {}", file, path.empty() ? "." : path, fmt::format(f, std::forward<Args>(args)...));
     }
 
-    void check_keys(const YAML::Node &n, const std::string &path, const std::set<std::string> &known) const {
+    void check_keys(const Node &n, const std::string &path, const std::set<std::string> &known) const {
         if (!n.IsMap())
             fail(path, "expected a mapping");
-        for (const auto &kv : n) {
-            if (!kv.first.IsScalar())
+        std::set<std::string> seen;
+        for (const auto &[k, v] : n.pairs()) {
+            if (!k.IsScalar())
                 fail(path, "keys must be strings");
-            std::string key = kv.first.Scalar();
+            std::string key = k.Scalar();
+            if (!seen.insert(key).second)
+                fail(path + "." + key, "duplicate key");
             if (!known.count(key)) {
                 std::string list;
                 for (const auto &k : known)
@@ -45,13 +135,13 @@ struct Reader {
         }
     }
 
-    std::string string(const YAML::Node &n, const std::string &path) const {
+    std::string string(const Node &n, const std::string &path) const {
         if (!n.IsScalar())
             fail(path, "expected a string");
         return n.Scalar();
     }
 
-    std::string one_of(const YAML::Node &n, const std::string &path, std::initializer_list<const char *> values) const {
+    std::string one_of(const Node &n, const std::string &path, std::initializer_list<const char *> values) const {
         std::string s = string(n, path);
         std::string list;
         for (const char *v : values) {
@@ -62,7 +152,7 @@ struct Reader {
         fail(path, "\"{}\" is not one of: {}", s, list);
     }
 
-    bool boolean(const YAML::Node &n, const std::string &path) const {
+    bool boolean(const Node &n, const std::string &path) const {
         if (n.IsScalar()) {
             const std::string &s = n.Scalar();
             if (s == "true" || s == "yes" || s == "on")
@@ -73,7 +163,7 @@ struct Reader {
         fail(path, "expected true or false");
     }
 
-    int64_t integer(const YAML::Node &n, const std::string &path) const {
+    int64_t integer(const Node &n, const std::string &path) const {
         if (n.IsScalar()) {
             const std::string &s = n.Scalar();
             int64_t v = 0;
@@ -84,7 +174,7 @@ struct Reader {
         fail(path, "expected an integer");
     }
 
-    double number(const YAML::Node &n, const std::string &path) const {
+    double number(const Node &n, const std::string &path) const {
         if (n.IsScalar()) {
             const std::string &s = n.Scalar();
             char *end = nullptr;
@@ -95,7 +185,7 @@ struct Reader {
         fail(path, "expected a number");
     }
 
-    std::vector<std::string> strings(const YAML::Node &n, const std::string &path) const {
+    std::vector<std::string> strings(const Node &n, const std::string &path) const {
         std::vector<std::string> out;
         if (n.IsNull())
             return out;
@@ -128,14 +218,14 @@ void check_path_template(const Reader &r, const std::string &p, const std::strin
         r.fail(path, "relative path \"{}\": write /abs, ~/..., ${{HOME}}/... or ${{WORKSPACE}}/...", p);
 }
 
-std::vector<std::string> path_list(const Reader &r, const YAML::Node &n, const std::string &path) {
+std::vector<std::string> path_list(const Reader &r, const Node &n, const std::string &path) {
     auto list = r.strings(n, path);
     for (size_t i = 0; i < list.size(); ++i)
         check_path_template(r, list[i], fmt::format("{}[{}]", path, i));
     return list;
 }
 
-void parse_filesystem(const Reader &r, const YAML::Node &n, Profile::Filesystem &fs) {
+void parse_filesystem(const Reader &r, const Node &n, Profile::Filesystem &fs) {
     if (n.IsNull())
         return;
     r.check_keys(n, ".filesystem", {"readwrite", "readonly", "deny", "tmpfs", "home"});
@@ -151,7 +241,7 @@ void parse_filesystem(const Reader &r, const YAML::Node &n, Profile::Filesystem 
         fs.home = r.one_of(n["home"], ".filesystem.home", {"hidden", "readonly"});
 }
 
-void parse_network(const Reader &r, const YAML::Node &n, Profile::Network &net) {
+void parse_network(const Reader &r, const Node &n, Profile::Network &net) {
     if (n.IsNull())
         return;
     r.check_keys(n, ".network", {"mode", "allow"});
@@ -169,7 +259,7 @@ void parse_network(const Reader &r, const YAML::Node &n, Profile::Network &net) 
     }
 }
 
-void parse_limits(const Reader &r, const YAML::Node &n, Profile::Limits &l) {
+void parse_limits(const Reader &r, const Node &n, Profile::Limits &l) {
     if (n.IsNull())
         return;
     r.check_keys(n, ".limits", {"memory", "pids", "cpu", "timeout", "required"});
@@ -214,7 +304,7 @@ bool valid_env_name(const std::string &s) {
     return true;
 }
 
-void parse_env(const Reader &r, const YAML::Node &n, Profile::Env &env) {
+void parse_env(const Reader &r, const Node &n, Profile::Env &env) {
     if (n.IsNull())
         return;
     r.check_keys(n, ".env", {"keep", "set"});
@@ -228,15 +318,17 @@ void parse_env(const Reader &r, const YAML::Node &n, Profile::Env &env) {
                 r.fail(fmt::format(".env.keep[{}]", i), "\"{}\" is not a variable name or PREFIX*", env.keep[i]);
         }
     }
-    if (const YAML::Node set = n["set"]; set && !set.IsNull()) {
+    if (const Node set = n["set"]; set && !set.IsNull()) {
         if (!set.IsMap())
             r.fail(".env.set", "expected a mapping of NAME: value");
-        for (const auto &kv : set) {
-            std::string key = r.string(kv.first, ".env.set");
+        for (const auto &[k, v] : set.pairs()) {
+            std::string key = r.string(k, ".env.set");
             std::string path = ".env.set." + key;
             if (!valid_env_name(key))
                 r.fail(path, "\"{}\" is not a variable name", key);
-            env.set[key] = r.string(kv.second, path);
+            if (env.set.count(key))
+                r.fail(path, "duplicate key");
+            env.set[key] = r.string(v, path);
         }
     }
 }
@@ -266,14 +358,14 @@ std::string stem_of(const std::string &file) {
 // One file alone; extends is returned for the caller to follow.
 Profile parse_one(const std::string &file, std::optional<std::string> &extends) {
     Reader r{file};
-    YAML::Node doc;
+    std::string text;
     try {
-        doc = YAML::LoadFile(file);
-    } catch (const YAML::BadFile &) {
-        throw_errno("{}: cannot open profile", file);
-    } catch (const YAML::Exception &e) {
-        throw_error("{}: line {}: {}", file, e.mark.line + 1, e.msg);
+        text = read_file(file);
+    } catch (const Error &e) {
+        throw Error(e.code(), fmt::format("{}: cannot open profile", file));
     }
+    YamlDocument yaml(file, text);
+    Node doc(yaml.get(), yaml_document_get_root_node(yaml.get()));
     if (doc.IsNull())
         r.fail("", "empty profile");
     r.check_keys(doc, "", {"name", "description", "extends", "filesystem", "network", "limits", "env",
@@ -306,7 +398,7 @@ Profile parse_one(const std::string &file, std::optional<std::string> &extends) 
         p.seccomp = s;
     }
     if (doc["identity"]) {
-        const YAML::Node id = doc["identity"];
+        const Node id = doc["identity"];
         r.check_keys(id, ".identity", {"env"});
         if (id["env"])
             p.identity_env = r.boolean(id["env"], ".identity.env");

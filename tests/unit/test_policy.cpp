@@ -235,6 +235,46 @@ TEST_F(PolicyErrors, YamlSyntaxErrorHasLine) {
     std::string f = file("x.yaml", "name: x\nfilesystem: {readwrite: [a\n");
     std::string e = error_of([&] { load_profile(f); });
     EXPECT_TRUE(has(e, f + ": line ")) << e;
+    // The line of the problem, counted from 1.
+    f = file("y.yaml", "name: y\ndescription: a\n  audit: off\n");
+    e = error_of([&] { load_profile(f); });
+    EXPECT_TRUE(has(e, f + ": line 3: ")) << e;
+    f = file("z.yaml", "name: z\naudit: *nowhere\n");
+    e = error_of([&] { load_profile(f); });
+    EXPECT_TRUE(has(e, f + ": line 2: ")) << e;
+}
+
+// A key written twice would leave one of the two values unused: refused, at
+// the top and inside sections and env.set.
+TEST_F(PolicyErrors, DuplicateKeysAreRefused) {
+    std::string f = file("x.yaml", "name: x\naudit: off\naudit: required\n");
+    EXPECT_EQ(error_of([&] { load_profile(f); }), f + ": .audit: duplicate key");
+    f = file("y.yaml", "network:\n  mode: none\n  mode: host\n");
+    EXPECT_EQ(error_of([&] { load_profile(f); }), f + ": .network.mode: duplicate key");
+    f = file("z.yaml", "env:\n  set: {A: 1, A: 2}\n");
+    EXPECT_EQ(error_of([&] { load_profile(f); }), f + ": .env.set.A: duplicate key");
+}
+
+// YAML's null (~, null, nothing) is "not set"; quoted, it is the string.
+// Anchors and aliases give the same value twice.
+TEST_F(PolicyErrors, NullsQuotesAndAliases) {
+    std::string f = file("n.yaml", "name: n\nfilesystem:\nnetwork: ~\nlimits: null\nenv: {keep: [A], set: {}}\n");
+    Profile p = load_profile(f);
+    EXPECT_TRUE(p.filesystem.deny.empty());
+    EXPECT_FALSE(p.network.mode);
+    EXPECT_EQ(p.env.keep, std::vector<std::string>{"A"});
+    f = file("q.yaml", "name: q\nenv: {set: {X: \"null\", Y: '~'}}\n");
+    p = load_profile(f);
+    EXPECT_EQ(p.env.set.at("X"), "null");
+    EXPECT_EQ(p.env.set.at("Y"), "~");
+    f = file("nn.yaml", "name: nn\nenv: {set: {X: ~}}\n");
+    EXPECT_EQ(error_of([&] { load_profile(f); }), f + ": .env.set.X: expected a string");
+    f = file("a.yaml", "name: a\nfilesystem:\n  deny: &d [/x, /y]\n  readonly: *d\n");
+    p = load_profile(f);
+    EXPECT_EQ(p.filesystem.deny, (std::vector<std::string>{"/x", "/y"}));
+    EXPECT_EQ(p.filesystem.readonly, p.filesystem.deny);
+    f = file("e.yaml", "");
+    EXPECT_EQ(error_of([&] { load_profile(f); }), f + ": .: empty profile");
 }
 
 TEST_F(PolicyErrors, ExtendsCycle) {
