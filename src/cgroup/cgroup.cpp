@@ -174,12 +174,24 @@ void Manager::create() {
                 }
             }
             cur += "/" + c;
-            if (::mkdir(cur.c_str(), 0755) == 0)
+            bool new_dir = ::mkdir(cur.c_str(), 0755) == 0;
+            if (new_dir)
                 made.push_back(cur);
             else if (errno != EEXIST)
                 throw_errno("mkdir {}", cur);
-            if (cpuset)
+            if (cpuset) {
                 fill_cpuset(cur, wr);
+                // A parent we made (mxc/): its next children start with its
+                // cpus and mems, and need not be filled (≈ 0.13 ms per start).
+                // Not a directory someone else made (the kernel passes the
+                // flag on to the children of ours).
+                if (new_dir && cur != dir)
+                    try {
+                        write(cur + "/cgroup.clone_children", "1");
+                    } catch (const Error &e) {
+                        log::debug("cgroup: {}", e.what());
+                    }
+            }
         }
     };
     with_context(fmt::format("create cgroup {}", path_), [&] {

@@ -30,6 +30,12 @@ std::string slurp(const std::string &p) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 void put(const std::string &p, const std::string &v) { std::ofstream(p) << v; }
+std::string read_trimmed(const std::string &p) {
+    std::string s = slurp(p);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
 bool is_dir(const std::string &p) {
     struct stat st;
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -628,6 +634,19 @@ TEST(CgroupHost, CreateJoinLimitFreezeKillDestroy) {
     }
     for (const auto &[c, d] : m.v1_dirs())
         EXPECT_TRUE(is_dir(d)) << d;
+    if (auto v1 = m.v1_dirs(); v1.count("cpuset")) {
+        auto cs = v1.find("cpuset");
+        // The parent made here hands its cpus and mems to its next children
+        // itself (and the kernel passes the flag down).
+        std::string top_dir = cs->second.substr(0, cs->second.rfind('/'));
+        EXPECT_EQ(read_trimmed(top_dir + "/cgroup.clone_children"), "1");
+        EXPECT_EQ(read_trimmed(cs->second + "/cpuset.cpus"), read_trimmed(top_dir + "/cpuset.cpus"));
+        Manager sibling(layout, top + "/c2");
+        sibling.create();
+        EXPECT_EQ(read_trimmed(cs->second.substr(0, cs->second.rfind('/')) + "/c2/cpuset.mems"),
+                  read_trimmed(top_dir + "/cpuset.mems"));
+        sibling.destroy();
+    }
 
     Child child;
     void *mem = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
