@@ -2,6 +2,11 @@
 // smallest valid program ("r0 = 0; exit") of each type with a raw bpf(2) call.
 // A type that loads can still fail to attach; attaching needs a target (a
 // cgroup, a tracepoint) and is the audit loader's business.
+//
+// libbpf reads the BTF here, and only here in `mxc`: it is loaded on first
+// use (with libelf and zlib behind it) instead of by every mxc process at
+// start-up (three libraries, ≈ 230 symbol bindings, ≈ 0.15 ms per start).
+#include <dlfcn.h>
 #include <linux/bpf.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,19 +32,49 @@ int sys_bpf(int cmd, union bpf_attr *attr) {
     return static_cast<int>(::syscall(SYS_bpf, cmd, attr, sizeof *attr));
 }
 
+#define MXC_BPF_FUNCTIONS(X)                                                                                           \
+    X(btf__find_by_name_kind) X(btf__free) X(btf__load_vmlinux_btf) X(btf__parse) X(btf__type_cnt) X(libbpf_set_print)
+
+struct Libbpf {
+#define MXC_BPF_MEMBER(f) decltype(&::f) f = nullptr;
+    MXC_BPF_FUNCTIONS(MXC_BPF_MEMBER)
+#undef MXC_BPF_MEMBER
+    std::string error; // why it could not be loaded; empty when loaded
+};
+
+const Libbpf &libbpf() {
+    static const Libbpf table = [] {
+        Libbpf t;
+        void *h = ::dlopen("libbpf.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            t.error = fmt::format("libbpf.so.1 cannot be loaded: {}", ::dlerror());
+            return t;
+        }
+#define MXC_BPF_LOAD(f)                                                                                                \
+    if (!(t.f = reinterpret_cast<decltype(t.f)>(::dlsym(h, #f))) && t.error.empty())                                   \
+        t.error = "libbpf.so.1 has no " #f;
+        MXC_BPF_FUNCTIONS(MXC_BPF_LOAD)
+#undef MXC_BPF_LOAD
+        return t;
+    }();
+    return table;
+}
+
 int silent_print(enum libbpf_print_level, const char *, va_list) { return 0; }
 
 struct BtfDeleter {
-    void operator()(struct btf *b) const { btf__free(b); }
+    void operator()(struct btf *b) const { libbpf().btf__free(b); }
 };
 using BtfPtr = std::unique_ptr<struct btf, BtfDeleter>;
 
 // vmlinux BTF of the running kernel (not under root: it names the kernel we load into).
+// The caller checks libbpf().error first.
 BtfPtr load_vmlinux_btf(int &err) {
-    auto old = libbpf_set_print(silent_print);
-    BtfPtr b(btf__load_vmlinux_btf());
+    const Libbpf &l = libbpf();
+    auto old = l.libbpf_set_print(silent_print);
+    BtfPtr b(l.btf__load_vmlinux_btf());
     err = b ? 0 : errno;
-    libbpf_set_print(old);
+    l.libbpf_set_print(old);
     return b;
 }
 
@@ -73,15 +108,19 @@ void probe_bpf(const std::string &root, bool load_programs, Report &r) {
         r.add("bpf", "unprivileged_bpf_disabled", true, *v == "0" ? "0 (unprivileged BPF allowed)" : *v + " (unprivileged BPF refused)");
 
     // BTF file, read under root.
-    {
+    const Libbpf &lib = libbpf();
+    if (!lib.error.empty()) {
+        facts["btf"] = false;
+        r.add("bpf", "btf_vmlinux", false, lib.error + " (not read)");
+    } else {
         std::string p = under(root, "/sys/kernel/btf/vmlinux");
-        auto old = libbpf_set_print(silent_print);
-        BtfPtr b(btf__parse(p.c_str(), nullptr));
+        auto old = lib.libbpf_set_print(silent_print);
+        BtfPtr b(lib.btf__parse(p.c_str(), nullptr));
         int err = b ? 0 : errno;
-        libbpf_set_print(old);
+        lib.libbpf_set_print(old);
         facts["btf"] = b != nullptr;
         r.add("bpf", "btf_vmlinux", b != nullptr,
-              b ? fmt::format("{}: {} types", p, btf__type_cnt(b.get()))
+              b ? fmt::format("{}: {} types", p, lib.btf__type_cnt(b.get()))
                 : fmt::format("{}: {}", p, err == ENOENT ? "absent (kernel built without CONFIG_DEBUG_INFO_BTF)" : errno_text(err)));
     }
 
@@ -152,6 +191,12 @@ void probe_bpf(const std::string &root, bool load_programs, Report &r) {
             attr.expected_attach_type = static_cast<uint32_t>(p.expected_attach_type);
         std::string target;
         if (p.btf_name) {
+            if (!lib.error.empty()) {
+                facts["prog_types"][p.name] = false;
+                r.add("bpf", "prog." + std::string(p.name), false,
+                      fmt::format("needs vmlinux BTF for attach_btf_id: {}", lib.error));
+                continue;
+            }
             if (!btf_tried) {
                 vmlinux = load_vmlinux_btf(btf_err);
                 btf_tried = true;
@@ -162,7 +207,7 @@ void probe_bpf(const std::string &root, bool load_programs, Report &r) {
                       fmt::format("needs vmlinux BTF for attach_btf_id: {}", errno_text(btf_err)));
                 continue;
             }
-            int id = btf__find_by_name_kind(vmlinux.get(), p.btf_name, p.btf_kind);
+            int id = lib.btf__find_by_name_kind(vmlinux.get(), p.btf_name, p.btf_kind);
             if (id <= 0) {
                 facts["prog_types"][p.name] = false;
                 r.add("bpf", "prog." + std::string(p.name), false, fmt::format("no BTF id for {}", p.btf_name));
