@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <variant>
 
 #include <fmt/format.h>
 
 #include "mxc/audit/stream.hpp"
+#include "mxc/util/crypto.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "stream_internal.hpp"
@@ -77,12 +79,10 @@ std::optional<std::string> read_last_line(const std::string &path) {
     }
 }
 
-std::optional<Head> read_head(const std::string &dir) {
-    std::string path = dir + "/" + kHeadFile;
-    if (!path_exists(path))
-        return std::nullopt;
-    auto j = nlohmann::json::parse(read_file(path), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("checkpoint") || !j["checkpoint"].is_number_unsigned())
+namespace {
+
+Head head_from(const nlohmann::json &j, const std::string &path) {
+    if (!j.is_object() || !j.contains("checkpoint") || !j["checkpoint"].is_number_unsigned())
         throw Error(fmt::format("{}: not a head record", path));
     Head h;
     h.checkpoint = j["checkpoint"].get<uint64_t>();
@@ -94,6 +94,65 @@ std::optional<Head> read_head(const std::string &dir) {
     h.public_key = str("public_key");
     h.segment = str("segment");
     return h;
+}
+
+// The slot's object when its sum matches; why not otherwise.
+std::variant<nlohmann::json, std::string> parse_slot(std::string_view text) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return std::string("does not parse");
+    if (!j.contains("sum") || !j["sum"].is_string())
+        return std::string("has no sum");
+    std::string sum = j["sum"].get<std::string>();
+    j.erase("sum");
+    if (crypto::sha256_hex(j.dump()) != sum)
+        return std::string("does not match its sum");
+    return j;
+}
+
+} // namespace
+
+std::string head_slot(nlohmann::json head) {
+    head.erase("sum");
+    head["sum"] = crypto::sha256_hex(head.dump());
+    std::string text = head.dump();
+    if (text.size() >= kHeadSlot)
+        throw Error(fmt::format("head record of {} bytes does not fit a {}-byte slot", text.size(), kHeadSlot));
+    text.resize(kHeadSlot - 1, ' ');
+    text += '\n';
+    return text;
+}
+
+std::optional<Head> read_head(const std::string &dir) {
+    std::string path = dir + "/" + kHeadFile;
+    if (!path_exists(path))
+        return std::nullopt;
+    std::string text = read_file(path);
+    if (text.size() != 2 * kHeadSlot) {
+        // The one-object form.
+        auto j = nlohmann::json::parse(text, nullptr, false);
+        if (j.is_discarded())
+            throw Error(fmt::format("{}: not a head record", path));
+        return head_from(j, path);
+    }
+    std::optional<Head> best;
+    std::vector<std::string> notes;
+    for (int slot = 0; slot < 2; ++slot) {
+        auto parsed = parse_slot(std::string_view(text).substr(slot * kHeadSlot, kHeadSlot));
+        if (auto *why = std::get_if<std::string>(&parsed)) {
+            notes.push_back(fmt::format("{} slot {} {} (a write cut short by a crash leaves this; "
+                                        "the other slot is used)", kHeadFile, slot, *why));
+            continue;
+        }
+        Head h = head_from(std::get<nlohmann::json>(parsed), path);
+        h.slot = slot;
+        if (!best || h.checkpoint > best->checkpoint)
+            best = std::move(h);
+    }
+    if (!best)
+        throw Error(fmt::format("{}: not a head record (neither slot checks out)", path));
+    best->notes = std::move(notes);
+    return best;
 }
 
 void check_appendable(const Record &r, const std::string &identity) {

@@ -174,6 +174,8 @@ struct Verifier {
                 return fail(head->checkpoint, fmt::format("{} does not match the checkpoint at seq {}",
                                                           detail::kHeadFile, head->checkpoint));
         }
+        for (const auto &n : head->notes)
+            v.notes.push_back(n);
         v.unsigned_tail = last - last_checkpoint;
         if (last_checkpoint == 0)
             v.notes.push_back(fmt::format("no checkpoint: all {} records are unsigned", last));

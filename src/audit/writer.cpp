@@ -121,11 +121,11 @@ void StreamWriter::open_or_create() {
         seq_ = 0;
         hash_ = std::string(kZeroHash);
         open_segment(1);
-        write_file_atomic(dir_ + "/" + detail::kHeadFile, "{\"checkpoint\":0}\n", 0600, true);
-        share(dir_ + "/" + detail::kHeadFile, -1, false);
+        rewrite_head(json{{"checkpoint", 0}});
         write_header();
         return;
     }
+    head_next_ = head && head->slot >= 0 ? 1 - head->slot : -1;
 
     // The last record: from the last non-empty segment (a crash may leave a
     // freshly rotated, empty one).
@@ -326,10 +326,43 @@ void StreamWriter::checkpoint_locked() {
     head["public_key"] = s.public_key_pem;
     head["segment"] = detail::segment_name(segment_);
     head["time"] = sealed.time;
-    write_file_atomic(dir_ + "/" + detail::kHeadFile, head.dump() + "\n", 0600, true);
-    share(dir_ + "/" + detail::kHeadFile, -1, false);
+    write_head(head);
     since_checkpoint_ = 0;
     last_checkpoint_ns_ = now_ns();
+}
+
+// The whole file, both slots the same, made anew and renamed over the old one
+// (a new stream; a head.json of the one-object form; a head that cannot be
+// opened).  Durable: file and directory are flushed.
+void StreamWriter::rewrite_head(const json &head) {
+    std::string path = dir_ + "/" + detail::kHeadFile;
+    std::string slot = detail::head_slot(head);
+    write_file_atomic(path, slot + slot, 0600, true);
+    share(path, -1, false);
+    head_fd_.reset(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    head_next_ = head_fd_ ? 1 : -1;
+}
+
+// After the segment is flushed: the older slot is overwritten in place and
+// flushed (the file's size and name do not change, so this is one flush of
+// one block where the rename took three).
+void StreamWriter::write_head(const json &head) {
+    if (head_next_ < 0 || !head_fd_) {
+        if (head_next_ >= 0)
+            head_fd_.reset(::open((dir_ + "/" + detail::kHeadFile).c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!head_fd_) {
+            rewrite_head(head);
+            return;
+        }
+    }
+    std::string slot = detail::head_slot(head);
+    auto off = static_cast<off_t>(head_next_ * detail::kHeadSlot);
+    ssize_t n = ::pwrite(head_fd_.get(), slot.data(), slot.size(), off);
+    if (n != static_cast<ssize_t>(slot.size()))
+        throw_errno("write {}/{} slot {}", dir_, detail::kHeadFile, head_next_);
+    if (::fdatasync(head_fd_.get()) < 0)
+        throw_errno("fsync {}/{}", dir_, detail::kHeadFile);
+    head_next_ = 1 - head_next_;
 }
 
 void StreamWriter::checkpoint() {

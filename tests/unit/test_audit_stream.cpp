@@ -515,6 +515,90 @@ TEST_F(StreamTest, TruncationOfSignedRecordsIsFound) {
     EXPECT_NE(v.reason.find("incomplete"), std::string::npos) << v.reason;
 }
 
+// head.json: two slots overwritten in turn, each checked by its own sum.
+TEST_F(StreamTest, HeadSlotsAlternateAndSurviveATornWrite) {
+    std::string dir = write_thousand(); // checkpoints at 101, 202, ... 1010, and 1011 on close
+    std::string head = dir + "/head.json";
+    std::string text = read_file(head);
+    ASSERT_EQ(text.size(), 8192u);
+    auto slot = [&](const std::string &t, int i) { return json::parse(t.substr(i * 4096, 4096)); };
+    uint64_t a = slot(text, 0)["checkpoint"], b = slot(text, 1)["checkpoint"];
+    EXPECT_EQ(std::max(a, b), 1011u);
+    EXPECT_EQ(std::min(a, b), 910u); // the one before
+    int newest = a > b ? 0 : 1;
+    auto v = verify_stream(dir, test_key().pem);
+    ASSERT_TRUE(v.ok) << v.reason;
+    EXPECT_TRUE(v.notes.empty()) << v.notes.front();
+
+    // A crash in the middle of the newest slot's write: its first 512 bytes
+    // new, the rest still the older checkpoint's.  The sum catches the mix;
+    // verify uses the other slot and says so.
+    std::string torn = text;
+    torn.replace(newest * 4096 + 512, 4096 - 512, text.substr((1 - newest) * 4096 + 512, 4096 - 512));
+    write_file(head, torn);
+    v = verify_stream(dir, test_key().pem);
+    EXPECT_TRUE(v.ok) << v.reason;
+    ASSERT_EQ(v.notes.size(), 1u);
+    EXPECT_NE(v.notes[0].find(fmt::format("head.json slot {} does not", newest)), std::string::npos) << v.notes[0];
+    // Cutting off what the surviving anchor signed is still found.
+    auto lines = read_lines(seg(dir));
+    auto cut = lines;
+    cut.resize(900);
+    write_lines(seg(dir), cut);
+    v = verify_stream(dir, test_key().pem);
+    EXPECT_FALSE(v.ok);
+    EXPECT_NE(v.reason.find("truncated"), std::string::npos) << v.reason;
+    write_lines(seg(dir), lines);
+
+    // The writer overwrites the torn slot next, and the note goes away.
+    {
+        StreamWriter w(options());
+        w.append(file_event(1));
+    }
+    text = read_file(head);
+    EXPECT_EQ(slot(text, newest)["checkpoint"], 1013u);
+    v = verify_stream(dir, test_key().pem);
+    EXPECT_TRUE(v.ok) << v.reason;
+    EXPECT_TRUE(v.notes.empty());
+
+    // Both slots spoiled: nothing to anchor the end to.
+    write_file(head, std::string(8192, 'x'));
+    v = verify_stream(dir, test_key().pem);
+    EXPECT_FALSE(v.ok);
+    EXPECT_NE(v.reason.find("neither slot checks out"), std::string::npos) << v.reason;
+}
+
+// A head.json of the earlier one-object form verifies, and becomes slots at
+// the next checkpoint.
+TEST_F(StreamTest, HeadOfTheOneObjectFormIsReadAndRewritten) {
+    std::string dir = write_thousand();
+    std::string head = dir + "/head.json";
+    std::string text = read_file(head);
+    json a = json::parse(text.substr(0, 4096)), b = json::parse(text.substr(4096));
+    json newest = a["checkpoint"] > b["checkpoint"] ? a : b;
+    newest.erase("sum");
+    write_file(head, newest.dump() + "\n");
+    auto v = verify_stream(dir, test_key().pem);
+    EXPECT_TRUE(v.ok) << v.reason;
+    // Its truncation check still holds.
+    auto lines = read_lines(seg(dir));
+    auto cut = lines;
+    cut.resize(1000);
+    write_lines(seg(dir), cut);
+    EXPECT_FALSE(verify_stream(dir, test_key().pem).ok);
+    write_lines(seg(dir), lines);
+    {
+        StreamWriter w(options());
+        w.append(file_event(1));
+    }
+    text = read_file(head);
+    EXPECT_EQ(text.size(), 8192u);
+    EXPECT_EQ(json::parse(text.substr(0, 4096)), json::parse(text.substr(4096)));
+    v = verify_stream(dir, test_key().pem);
+    EXPECT_TRUE(v.ok) << v.reason;
+    EXPECT_EQ(v.records, 1013u); // 1011, an event and the closing checkpoint
+}
+
 TEST_F(StreamTest, UnsignedTailIsStatedNotAnError) {
     auto o = options();
     o.checkpoint_records = 100;

@@ -112,6 +112,8 @@ private:
     void maybe_checkpoint_locked();
     void open_segment(uint32_t n);
     void share(const std::string &path, int fd, bool dir) const;
+    void write_head(const nlohmann::json &head);
+    void rewrite_head(const nlohmann::json &head);
 
     WriterOptions opts_;
     std::string dir_;
@@ -125,6 +127,8 @@ private:
     int64_t last_checkpoint_ns_ = 0;
     bool closed_ = false;
     std::string key_fp_; // fingerprint of the signer's key, computed once
+    UniqueFd head_fd_;   // head.json in its two-slot form, open once written
+    int head_next_ = -1; // the slot the next checkpoint overwrites; -1: rewrite the file
 };
 
 // ---- verification -----------------------------------------------------------
