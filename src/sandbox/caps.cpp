@@ -106,11 +106,17 @@ int last_capability() {
 void apply_bounding_set(const oci::Capabilities &caps) {
     std::set<int> keep = numbers_of(caps.bounding, "bounding");
     int last = last_capability();
+    // Dropping a capability the set no longer has succeeds; the set is read
+    // only when a drop fails (no CAP_SETPCAP: fine for what is already gone).
+    // One prctl per capability where reading first took two.
     for (int cap = 0; cap <= last; ++cap) {
-        if (keep.count(cap) || cap_get_bound(static_cast<cap_value_t>(cap)) != 1)
+        if (keep.count(cap) || cap_drop_bound(static_cast<cap_value_t>(cap)) == 0)
             continue;
-        if (cap_drop_bound(static_cast<cap_value_t>(cap)) != 0)
-            throw_errno("drop {} from the bounding set", capability_name(cap));
+        int err = errno;
+        if (cap_get_bound(static_cast<cap_value_t>(cap)) != 1)
+            continue;
+        errno = err;
+        throw_errno("drop {} from the bounding set", capability_name(cap));
     }
 }
 
@@ -156,8 +162,10 @@ void apply_capability_sets(const oci::Capabilities &caps) {
         throw Error(err, "set capabilities" + hint);
     }
 
-    // Ambient exactly as listed: clear whatever was inherited first.
-    if (cap_reset_ambient() != 0 && !amb.empty())
+    // Ambient exactly as listed: clear whatever was inherited first (one
+    // prctl; libcap's cap_reset_ambient asks about each capability first).
+    // EINVAL: a kernel without ambient capabilities, where none are inherited.
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && !amb.empty())
         throw_errno("clear the ambient capability set");
     for (int c : amb)
         if (cap_set_ambient(static_cast<cap_value_t>(c), CAP_SET) != 0)

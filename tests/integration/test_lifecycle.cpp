@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -43,6 +44,23 @@ protected:
     {
         Json s = state(id);
         return s.value("pid", 0);
+    }
+
+    // The probe is PID 1 of its pid namespace, where the kernel drops a
+    // signal that has no handler: a kill sent before `probe sleep` has set up
+    // its handlers is lost.  Wait for them (SigCgt in /proc/PID/status).
+    void wait_catches(const std::string& id, int sig)
+    {
+        std::string file = "/proc/" + std::to_string(init_pid(id)) + "/status";
+        bool ok = wait_for([&] {
+            std::ifstream in(file);
+            std::string line;
+            while (std::getline(in, line))
+                if (line.rfind("SigCgt:", 0) == 0)
+                    return (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1) & 1) != 0;
+            return false;
+        });
+        ASSERT_TRUE(ok) << "the probe never caught signal " << sig;
     }
 };
 
@@ -207,6 +225,7 @@ TEST_P(LifecycleKill, StopsTheContainer)
     std::string id = new_id("kill");
     ASSERT_NO_FATAL_FAILURE(create_and_start(id, b));
     ASSERT_EQ(status_of(id), "running");
+    ASSERT_NO_FATAL_FAILURE(wait_catches(id, SIGQUIT)); // the last handler it sets
     RunResult k = run_mxc({"kill", id, GetParam().signal});
     ASSERT_EQ(k.status, 0) << k.describe();
     EXPECT_TRUE(wait_status(id, "stopped")) << "status: " << status_of(id);
@@ -223,6 +242,7 @@ TEST_F(Lifecycle, KillDefaultsToTerm)
     Bundle& b = sleeping_bundle();
     std::string id = new_id("kill-def");
     ASSERT_NO_FATAL_FAILURE(create_and_start(id, b));
+    ASSERT_NO_FATAL_FAILURE(wait_catches(id, SIGQUIT)); // the last handler it sets
     RunResult k = run_mxc({"kill", id});
     ASSERT_EQ(k.status, 0) << k.describe();
     EXPECT_TRUE(wait_status(id, "stopped")) << "status: " << status_of(id);
