@@ -18,6 +18,8 @@ struct Created {
 // Everything of `create`: state dir, cgroup, the process blocked on the fifo
 // (or ready to exec without one).  Undoes all of it on failure.
 Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo);
+// The cgroup of a container whose config.json names none.
+inline std::string default_cgroup_path(const std::string &id) { return "/mxc/" + id; }
 // Release the fifo, record "started", run poststart hooks.
 void start_impl(const Store &store, State &st);
 // Rootless on a host where this user cannot create cgroups: the sub-tree mxcd

@@ -278,7 +278,7 @@ Created create_impl(const Global &g, const CreateOptions &o, bool use_fifo) {
 
     const auto &layout = cgroup::detect_once();
     std::string cg_path = spec.linux_ && !spec.linux_->cgroups_path.empty() ? spec.linux_->cgroups_path
-                                                                           : "/mxc/" + o.id;
+                                                                           : default_cgroup_path(o.id);
     bool limits = spec.linux_ && spec.linux_->resources && !spec.linux_->resources->empty();
     std::optional<std::string> delegated;
     if (layout.mode != cgroup::Mode::none && g.rootless && !cgroup::can_manage(layout))
@@ -521,6 +521,25 @@ void remove(const Global &g, const std::string &id, bool force) {
         // runc: deleting a container that does not exist with --force succeeds.
         if (force && !store.exists(id) && !path_exists(store.dir(id)))
             return;
+        if (!store.exists(id) && path_exists(store.dir(id))) {
+            // A create killed before it saved the state (SIGKILL leaves no
+            // chance to clean up): the directory is left, and the cgroup at
+            // its default path (its child died with it).
+            if (!force)
+                throw_error("container was never fully created (its create was interrupted before state.json was "
+                            "written); `mxc delete --force {}` removes what is left",
+                            id);
+            if (const auto &layout = cgroup::detect_once(); layout.mode != cgroup::Mode::none) {
+                cgroup::Manager cg(layout, default_cgroup_path(id));
+                try {
+                    cg.kill_all(SIGKILL);
+                } catch (const Error &) {
+                }
+                cg.destroy();
+            }
+            store.remove(id);
+            return;
+        }
         State st = store.load(id);
         Status s = status_of(store, st);
         if (s != Status::stopped) {

@@ -248,6 +248,29 @@ TEST_F(Lifecycle, KillDefaultsToTerm)
     EXPECT_TRUE(wait_status(id, "stopped")) << "status: " << status_of(id);
 }
 
+// A create killed before it saved its state leaves its directory (and its
+// cgroup, made at the default path): delete says so, delete --force removes it.
+TEST_F(Lifecycle, DeleteForceRemovesWhatAnInterruptedCreateLeft)
+{
+    std::string id = new_id("half");
+    fs::create_directories(root_dir() / id);
+    write_file(root_dir() / id / "exec.fifo", "");
+    fs::path cg = "/sys/fs/cgroup/pids/mxc/" + id;
+    bool v1_pids = fs::is_directory("/sys/fs/cgroup/pids");
+    if (v1_pids)
+        fs::create_directories(cg);
+    RunResult d = run_mxc({"delete", id});
+    EXPECT_EQ(d.status, 1) << d.describe();
+    EXPECT_TRUE(contains(d.err, "never fully created")) << d.describe();
+    EXPECT_TRUE(fs::exists(root_dir() / id));
+    d = run_mxc({"delete", "--force", id});
+    EXPECT_EQ(d.status, 0) << d.describe();
+    EXPECT_FALSE(fs::exists(root_dir() / id));
+    if (v1_pids)
+        EXPECT_FALSE(fs::exists(cg));
+    EXPECT_TRUE(cgroup_dirs_named(id).empty()) << ::testing::PrintToString(cgroup_dirs_named(id));
+}
+
 TEST_F(Lifecycle, KillUnknownSignalFails)
 {
     Bundle& b = sleeping_bundle();
