@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -163,6 +164,9 @@ std::string read_link(const std::string &path) {
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
+// A /proc file of a few hundred bytes.  proc's seq files hand over all they
+// have in one read when it fits: a read shorter than the buffer is the end,
+// and the read that would return 0 is saved (one system call per call).
 std::optional<std::string> read_small_file(const std::string &path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd)
@@ -175,20 +179,20 @@ std::optional<std::string> read_small_file(const std::string &path) {
             continue;
         if (n < 0)
             return std::nullopt;
-        if (n == 0)
-            return out;
         out.append(buf, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof buf)
+            return out;
     }
 }
 
 // The task behind one notification: its memory and its /proc entries.
 struct Task {
     pid_t pid;
-    UniqueFd mem;           // /proc/PID/mem, opened per notification: after an
-                            // execve a cached one would still show the old mm
+    int mem = -1;           // /proc/PID/mem (TaskCache's); -1: unreadable
     std::optional<std::string> root;
     bool fault = false;     // a string argument could not be read
     bool truncated = false; // a path did not end within PATH_MAX
+    bool mem_error = false; // a read of the task's memory got nothing
 
     std::string proc(const std::string &entry) const { return fmt::format("/proc/{}/{}", pid, entry); }
 
@@ -196,17 +200,19 @@ struct Task {
     // stay within 4 KiB blocks so that an unmapped page after the data does
     // not fail the whole read.
     size_t read(uint64_t addr, void *buf, size_t len) {
-        if (!mem || addr == 0)
+        if (mem < 0 || addr == 0)
             return 0;
         size_t done = 0;
         while (done < len) {
             uint64_t at = addr + done;
             size_t chunk = std::min<size_t>(len - done, 4096 - at % 4096);
-            ssize_t n = ::pread(mem.get(), static_cast<char *>(buf) + done, chunk, static_cast<off_t>(at));
+            ssize_t n = ::pread(mem, static_cast<char *>(buf) + done, chunk, static_cast<off_t>(at));
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0)
+            if (n <= 0) {
+                mem_error = mem_error || done == 0;
                 break;
+            }
             done += static_cast<size_t>(n);
         }
         return done;
@@ -215,18 +221,20 @@ struct Task {
     // The NUL-terminated string at addr, at most max bytes (truncated set
     // when it goes on).  nullopt when it cannot be read.
     std::optional<std::string> string(uint64_t addr, size_t max, bool &trunc) {
-        if (!mem || addr == 0)
+        if (mem < 0 || addr == 0)
             return std::nullopt;
         std::string out;
         char buf[4096];
         while (out.size() < max) {
             uint64_t at = addr + out.size();
             size_t chunk = std::min<size_t>({max - out.size(), sizeof buf, 4096 - at % 4096});
-            ssize_t n = ::pread(mem.get(), buf, chunk, static_cast<off_t>(at));
+            ssize_t n = ::pread(mem, buf, chunk, static_cast<off_t>(at));
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0)
+            if (n <= 0) {
+                mem_error = mem_error || out.empty();
                 return std::nullopt;
+            }
             size_t got = static_cast<size_t>(n);
             if (const void *nul = std::memchr(buf, '\0', got)) {
                 out.append(buf, static_cast<const char *>(nul) - buf);
@@ -296,12 +304,29 @@ struct Task {
 
 int as_int(uint64_t v) { return static_cast<int>(static_cast<int32_t>(v & 0xffffffffu)); }
 
-// /proc/PID/status: PPid, the real Uid, and Tgid (pidfd_open wants a leader).
+// /proc/PID/status: Name (comm), PPid, the real Uid, and Tgid (pidfd_open
+// wants a leader).
 struct Status {
+    std::optional<std::string> name;
     std::optional<int64_t> ppid;
     std::optional<uint32_t> uid;
     pid_t tgid = 0;
 };
+
+// status shows comm with its newlines and backslashes escaped (\n, \\);
+// the comm file has it raw.
+std::string unescape_name(std::string_view v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '\\' && i + 1 < v.size()) {
+            ++i;
+            out += v[i] == 'n' ? '\n' : v[i];
+        } else {
+            out += v[i];
+        }
+    }
+    return out;
+}
 
 Status read_status(pid_t pid) {
     Status st;
@@ -321,7 +346,9 @@ Status read_status(pid_t pid) {
             return v;
         };
         try {
-            if (auto v = value("PPid:"))
+            if (auto v = value("Name:\t"))
+                st.name = unescape_name(*v);
+            else if (auto v = value("PPid:"))
                 st.ppid = std::stoll(*v);
             else if (auto v = value("Uid:"))
                 st.uid = static_cast<uint32_t>(std::stoul(*v));
@@ -514,7 +541,21 @@ void decode_file(Task &t, const CallInfo &c, const seccomp_notif &req, Record &r
     }
 }
 
-Record describe(const seccomp_notif &req, const CallInfo &c, const NotifyOptions &opts, int64_t when) {
+// What stays the same for a task from one notification to the next: its
+// /proc/TID/mem (one mm until it execs), checked against its thread group so
+// that a tid reused by another process is not read through an old fd.  An
+// execve drops the task's entry (serve); a read that gets nothing through a
+// kept fd (its mm is gone: the task exec'd in another thread or died and the
+// tid came back) opens it again.  Two system calls fewer per notification.
+struct TaskEntry {
+    UniqueFd mem;
+    pid_t tgid = 0;
+};
+using TaskCache = std::unordered_map<pid_t, TaskEntry>;
+constexpr size_t kTaskCacheMax = 256; // then it starts over
+
+Record describe(const seccomp_notif &req, const CallInfo &c, const NotifyOptions &opts, int64_t when,
+                TaskCache &cache) {
     Record r;
     r.time = format_time(when);
     r.kind = c.kind;
@@ -523,34 +564,59 @@ Record describe(const seccomp_notif &req, const CallInfo &c, const NotifyOptions
     r.extra = nlohmann::json::object();
     r.extra["result_known"] = false;
 
-    Task t{static_cast<pid_t>(req.pid), UniqueFd(), std::nullopt};
-    Status st = read_status(t.pid);
+    auto pid = static_cast<pid_t>(req.pid);
+    Status st = read_status(pid);
     r.ppid = st.ppid;
     r.uid = st.uid;
-    if (auto comm = read_small_file(t.proc("comm"))) {
-        if (!comm->empty() && comm->back() == '\n')
-            comm->pop_back();
-        r.comm = std::move(*comm);
-    }
-    t.mem.reset(::open(t.proc("mem").c_str(), O_RDONLY | O_CLOEXEC));
-    if (!t.mem) {
-        std::string err = errno_name(errno);
-        log::debug("audit notify: {} of pid {}: open /proc/{}/mem: {}", c.name, req.pid, req.pid, err);
-        r.extra["args_unreadable"] = err;
-    }
+    if (st.name)
+        r.comm = *st.name;
+    const Record base = r;
 
-    if (std::string_view(c.kind) == "exec") {
-        decode_exec(t, req, opts, r);
-    } else if (std::string_view(c.kind) == "net") {
-        decode_sockaddr(t, req.data.args[1], req.data.args[2], r);
-        r.proto = socket_proto(st.tgid ? st.tgid : t.pid, as_int(req.data.args[0]));
-    } else {
-        decode_file(t, c, req, r);
+    UniqueFd uncached; // a task whose thread group is unknown: its fd is not kept
+    for (bool fresh : {false, true}) {
+        int fd = -1;
+        auto it = cache.find(pid);
+        bool kept = !fresh && it != cache.end() && st.tgid != 0 && it->second.tgid == st.tgid;
+        if (kept) {
+            fd = it->second.mem.get();
+        } else {
+            if (it != cache.end())
+                cache.erase(it);
+            UniqueFd mem(::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDONLY | O_CLOEXEC));
+            if (!mem) {
+                std::string err = errno_name(errno);
+                log::debug("audit notify: {} of pid {}: open /proc/{}/mem: {}", c.name, req.pid, req.pid, err);
+                r.extra["args_unreadable"] = err;
+            } else if (st.tgid != 0) {
+                if (cache.size() >= kTaskCacheMax)
+                    cache.clear();
+                fd = mem.get();
+                cache.insert_or_assign(pid, TaskEntry{std::move(mem), st.tgid});
+            } else {
+                uncached = std::move(mem);
+                fd = uncached.get();
+            }
+        }
+        Task t{pid};
+        t.mem = fd;
+        if (std::string_view(c.kind) == "exec") {
+            decode_exec(t, req, opts, r);
+        } else if (std::string_view(c.kind) == "net") {
+            decode_sockaddr(t, req.data.args[1], req.data.args[2], r);
+            r.proto = socket_proto(st.tgid ? st.tgid : t.pid, as_int(req.data.args[0]));
+        } else {
+            decode_file(t, c, req, r);
+        }
+        if (kept && t.mem_error) { // the kept fd may be stale: once more with a new one
+            r = base;
+            continue;
+        }
+        if (t.fault && t.mem >= 0)
+            r.extra["path_unreadable"] = true;
+        if (t.truncated)
+            r.extra["path_truncated"] = true;
+        break;
     }
-    if (t.fault && t.mem)
-        r.extra["path_unreadable"] = true;
-    if (t.truncated)
-        r.extra["path_truncated"] = true;
     return r;
 }
 
@@ -651,6 +717,15 @@ void NotifySupervisor::serve(int stop_fd) {
     auto *resp = reinterpret_cast<seccomp_notif_resp *>(resp_buf.data());
 
     int listener = listener_.get();
+    TaskCache tasks;
+    // Linux 6.6+: the notifying task and this thread hand the CPU to each
+    // other (the wakeup runs the waiter on the waker's CPU) instead of waking
+    // one another across CPUs.  Older kernels refuse it (EINVAL/ENOTTY): the
+    // notifications are the same, only slower.
+    constexpr unsigned long kSetFlags = SECCOMP_IOW(4, __u64); // SECCOMP_IOCTL_NOTIF_SET_FLAGS
+    constexpr unsigned long kSyncWakeUp = 1;                   // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+    if (::ioctl(listener, kSetFlags, kSyncWakeUp) < 0)
+        log::debug("audit notify: synchronous wake-ups not available: {}", errno_name(errno));
     for (;;) {
         pollfd pfd[2] = {{listener, POLLIN, 0}, {stop_fd, POLLIN, 0}};
         if (::poll(pfd, 2, -1) < 0) {
@@ -681,7 +756,7 @@ void NotifySupervisor::serve(int stop_fd) {
         std::optional<Record> rec;
         if (c && (seen_exec_ || !opts_.skip_until_exec || exec)) {
             try {
-                rec = describe(*req, *c, opts_, when);
+                rec = describe(*req, *c, opts_, when, tasks);
             } catch (const std::exception &e) {
                 log::debug("audit notify: {} of pid {}: {}", c->name, req->pid, e.what());
             }
@@ -694,8 +769,10 @@ void NotifySupervisor::serve(int stop_fd) {
             log::debug("audit notify: syscall {} (arch {:#x}) of pid {} is not one of ours",
                        req->data.nr, req->data.arch, req->pid);
         }
-        if (exec)
+        if (exec) {
             seen_exec_ = true;
+            tasks.erase(static_cast<pid_t>(req->pid)); // a new mm, if the exec succeeds
+        }
         respond_continue(listener, resp, resp_size, req->id);
         ++notifications_;
         if (rec) {

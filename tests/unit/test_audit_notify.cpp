@@ -460,6 +460,57 @@ TEST_F(NotifyAudit, RecordsEveryActionOnceWhenSkipUntilExecIsOff) {
         EXPECT_LT(k, exec_at) << dump(run);
 }
 
+// The supervisor keeps each task's /proc/TID/mem open between notifications.
+// Paths must still come from the right memory: a thread of its own, an execve
+// from a thread that is not the leader (the process goes on with the leader's
+// pid and a new mm), and a second execve in the same pid.
+TEST_F(NotifyAudit, PathsStayRightAcrossThreadsAndExecs) {
+    std::string d = dir.path();
+    write_file(dir / "after-thread-exec", "x");
+    write_file(dir / "after-second-exec", "x");
+    auto child = start(allow_with_notify(), [d](int) {
+        std::string first = d + "/first";
+        ::close(::open(first.c_str(), O_RDONLY | O_CLOEXEC));
+        std::thread([d] {
+            std::string p = d + "/from-thread";
+            ::close(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+        }).join();
+        std::string second = d + "/second";
+        ::close(::open(second.c_str(), O_RDONLY | O_CLOEXEC));
+        std::string script = ": < " + d + "/after-thread-exec; exec /bin/sh -c ': < " + d + "/after-second-exec'";
+        std::thread([script] {
+            ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char *>(nullptr));
+            ::_exit(125);
+        }).join();
+        ::_exit(126);
+    });
+    pid_t pid = child->pid;
+    Outcome run = supervise(*child, NotifyOptions{.skip_until_exec = false});
+    ASSERT_EQ(run.error, "");
+    ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << "wait status " << run.status;
+    if (const Record *r = only(run, "openat", d + "/first")) {
+        EXPECT_EQ(r->pid, int64_t(pid));
+        EXPECT_EQ(r->comm, "notify-child");
+    }
+    if (const Record *r = only(run, "openat", d + "/from-thread")) {
+        EXPECT_NE(r->pid, int64_t(pid)); // its own tid
+        EXPECT_EQ(r->comm, "notify-child");
+    }
+    if (const Record *r = only(run, "openat", d + "/second"))
+        EXPECT_EQ(r->pid, int64_t(pid));
+    if (const Record *r = only(run, "openat", d + "/after-thread-exec")) {
+        EXPECT_EQ(r->pid, int64_t(pid));
+        EXPECT_EQ(r->comm, "sh");
+    }
+    if (const Record *r = only(run, "openat", d + "/after-second-exec")) {
+        EXPECT_EQ(r->pid, int64_t(pid));
+        EXPECT_EQ(r->comm, "sh");
+    }
+    EXPECT_EQ(find(run, "execve", [](const Record &r) { return r.path == "/bin/sh"; }).size(), 2u) << dump(run);
+    for (const auto &r : run.records)
+        EXPECT_FALSE(flag(r, "path_unreadable")) << audit::to_line(r);
+}
+
 TEST_F(NotifyAudit, SkipUntilExecRecordsFromTheFirstExecOn) {
     std::string after = dir / "after";
     auto child = start(allow_with_notify(),
