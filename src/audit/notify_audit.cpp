@@ -552,7 +552,7 @@ struct TaskEntry {
     pid_t tgid = 0;
 };
 using TaskCache = std::unordered_map<pid_t, TaskEntry>;
-constexpr size_t kTaskCacheMax = 256; // then it starts over
+constexpr size_t kTaskCacheMax = 64; // then it starts over (fds: mxc has 1024)
 
 Record describe(const seccomp_notif &req, const CallInfo &c, const NotifyOptions &opts, int64_t when,
                 TaskCache &cache) {
@@ -582,7 +582,12 @@ Record describe(const seccomp_notif &req, const CallInfo &c, const NotifyOptions
         } else {
             if (it != cache.end())
                 cache.erase(it);
-            UniqueFd mem(::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDONLY | O_CLOEXEC));
+            std::string path = fmt::format("/proc/{}/mem", pid);
+            UniqueFd mem(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!mem && errno == EMFILE && !cache.empty()) { // the kept fds give way
+                cache.clear();
+                mem.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+            }
             if (!mem) {
                 std::string err = errno_name(errno);
                 log::debug("audit notify: {} of pid {}: open /proc/{}/mem: {}", c.name, req.pid, req.pid, err);
