@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "mxc/util/user.hpp"
 #include "mxc/audit/stream.hpp"
 #include "mxc/identity/identity.hpp"
 #include "mxc/util/crypto.hpp"
@@ -47,8 +48,8 @@ std::string default_base_dir() {
     const char *home = std::getenv("HOME");
     std::string h = home && *home ? home : "";
     if (h.empty())
-        if (struct passwd *pw = ::getpwuid(::geteuid()))
-            h = pw->pw_dir;
+        if (auto u = user_entry(::geteuid()))
+            h = u->home;
     if (h.empty())
         throw Error("audit: cannot find the home directory for the audit streams");
     return h + "/.local/share/mxc/audit";

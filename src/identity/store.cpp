@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "internal.hpp"
+#include "mxc/util/user.hpp"
 #include "mxc/identity/identity.hpp"
 #include "mxc/util/crypto.hpp"
 #include "mxc/util/error.hpp"
@@ -37,12 +38,10 @@ std::string home_of(uid_t uid) {
     const char *home = std::getenv("HOME");
     if (home && home[0] == '/')
         return home;
-    struct passwd pw {};
-    struct passwd *res = nullptr;
-    char buf[4096];
-    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || !res || !pw.pw_dir || pw.pw_dir[0] != '/')
+    auto u = user_entry(uid);
+    if (!u || u->home.empty() || u->home[0] != '/')
         throw Error(fmt::format("no home directory for uid {}: set HOME, XDG_DATA_HOME or MXC_STATE_DIR", uid));
-    return pw.pw_dir;
+    return u->home;
 }
 
 [[noreturn]] void throw_foreign(const std::string &name, uid_t owner) {
@@ -411,12 +410,8 @@ Identity default_identity(const IdentityStore &store, uid_t uid, bool check_key)
         return owner ? load(mine, "default", uid, check_key) : default_named(mine, "default", check_key);
     // "default" here is someone else's (a shared store): use the login name.
     std::string name = fmt::format("user-{}", uid);
-    struct passwd pw {};
-    struct passwd *res = nullptr;
-    char buf[4096];
-    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res && valid_name(pw.pw_name) &&
-        std::string_view(pw.pw_name) != "default")
-        name = pw.pw_name;
+    if (auto u = user_entry(uid); u && valid_name(u->name) && u->name != "default")
+        name = u->name;
     auto o = entry_owner(mine, name);
     return o ? load(mine, name, uid, check_key) : default_named(mine, name, check_key);
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mxc/util/user.hpp"
 #include "mxc/policy/profile.hpp"
 #include "policy_internal.hpp"
 
@@ -60,11 +61,8 @@ HostContext HostContext::current() {
     c.root = ::geteuid() == 0;
     const char *home = std::getenv("HOME");
     c.home = home && *home == '/' ? home : detail::passwd_home(c.uid);
-    long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-    std::vector<char> buf(size > 0 ? static_cast<size_t>(size) : 16384);
-    struct passwd pw {}, *res = nullptr;
-    if (::getpwuid_r(c.uid, &pw, buf.data(), buf.size(), &res) == 0 && res && pw.pw_name)
-        c.user = pw.pw_name;
+    if (auto u = user_entry(c.uid); u && !u->name.empty())
+        c.user = u->name;
     else if (const char *u = std::getenv("USER"))
         c.user = u;
     if (char *cwd = ::getcwd(nullptr, 0)) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "mxc/util/user.hpp"
 #include "mxc/util/error.hpp"
 #include "policy_internal.hpp"
 
@@ -39,12 +40,8 @@ std::string parent_of(const std::string &p) {
 } // namespace
 
 std::string passwd_home(uid_t uid) {
-    long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-    std::vector<char> buf(size > 0 ? static_cast<size_t>(size) : 16384);
-    struct passwd pw {}, *res = nullptr;
-    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) != 0 || res == nullptr || !pw.pw_dir)
-        return "";
-    return pw.pw_dir;
+    auto u = user_entry(uid);
+    return u ? u->home : "";
 }
 
 std::vector<std::string> yaml_files(const std::string &dir) {

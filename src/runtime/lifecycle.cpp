@@ -13,6 +13,7 @@
 #include <climits>
 #include <thread>
 
+#include "mxc/util/user.hpp"
 #include "mxc/cgroup/cgroup.hpp"
 #include "mxc/identity/identity.hpp"
 #include "mxc/ipc/ipc.hpp"
@@ -35,11 +36,8 @@ namespace {
 
 
 std::string user_name(uid_t uid) {
-    struct passwd pw, *res = nullptr;
-    char buf[4096];
-    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
-        return pw.pw_name;
-    return std::to_string(uid);
+    auto u = user_entry(uid);
+    return u ? u->name : std::to_string(uid);
 }
 
 
