@@ -29,9 +29,10 @@ std::string now_rfc3339() {
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char buf[64];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:09d}Z", buf, ts.tv_nsec);
+    // Not strftime: glibc's calls tzset, which reads /etc/localtime (a UTC
+    // time needs no zone).
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09d}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
 void configure(const Options &opts) {
