@@ -153,7 +153,7 @@ Status status_of(const Store &store, const State &s) {
 
 nlohmann::json state_json(const State &s, Status st) {
     nlohmann::json j = {
-        {"ociVersion", s.config.value("ociVersion", "1.2.0")},
+        {"ociVersion", s.config.is_object() ? s.config.value("ociVersion", "1.2.0") : "1.2.0"},
         {"id", s.id},
         {"status", status_name(st)},
         {"bundle", s.bundle},
