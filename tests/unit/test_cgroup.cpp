@@ -2,6 +2,8 @@
 // temp dir with a fake mountinfo; the host test runs the real thing as root.
 #include <gtest/gtest.h>
 
+#include "helpers.hpp"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -20,6 +22,7 @@
 #include "mxc/util/file.hpp"
 
 using namespace mxc;
+using mxc::testing::error_of;
 using namespace mxc::cgroup;
 using namespace std::chrono_literals;
 
@@ -143,14 +146,6 @@ const std::vector<std::string> kAllV1 = {"blkio", "cpu", "cpuacct", "cpuset", "d
 const std::vector<std::string> kHybridV1 = {"blkio", "cpu", "cpuacct", "cpuset", "devices",
                                             "freezer", "memory", "pids"};
 
-std::string error_of(const std::function<void()> &fn) {
-    try {
-        fn();
-    } catch (const Error &e) {
-        return e.what();
-    }
-    return "";
-}
 
 } // namespace
 

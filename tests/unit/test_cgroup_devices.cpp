@@ -5,6 +5,8 @@
 // and then (after an update) allowed /dev/zero.
 #include <gtest/gtest.h>
 
+#include "helpers.hpp"
+
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
@@ -29,6 +31,7 @@
 #include "mxc/util/file.hpp"
 
 using namespace mxc;
+using mxc::testing::error_of;
 using namespace mxc::cgroup;
 using namespace std::chrono_literals;
 
@@ -42,14 +45,6 @@ oci::DeviceRule rule(bool allow, const char *type, std::optional<int64_t> major,
     return {allow, type, major, minor, access};
 }
 
-std::string error_of(const std::function<void()> &fn) {
-    try {
-        fn();
-    } catch (const Error &e) {
-        return e.what();
-    }
-    return "";
-}
 
 // ---- an interpreter for what compile_device_filter emits ----------------------
 

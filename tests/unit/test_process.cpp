@@ -24,12 +24,15 @@
 
 #include <gtest/gtest.h>
 
+#include "helpers.hpp"
+
 #include "mxc/sandbox/hooks.hpp"
 #include "mxc/sandbox/process_setup.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 
 using namespace mxc;
+using mxc::testing::error_of;
 using namespace mxc::sandbox;
 
 namespace {
@@ -110,14 +113,6 @@ std::string self_status() { return read_file("/proc/self/status"); }
 
 uint64_t bit(int cap) { return uint64_t{1} << cap; }
 
-std::string error_of(const std::function<void()> &fn) {
-    try {
-        fn();
-    } catch (const Error &e) {
-        return e.what();
-    }
-    return "";
-}
 
 oci::Process root_process() {
     oci::Process p;

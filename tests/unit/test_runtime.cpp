@@ -11,35 +11,25 @@
 
 #include <gtest/gtest.h>
 
+#include "helpers.hpp"
+
 #include "mxc/runtime/runtime.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/proc.hpp"
 
 using namespace mxc;
+using mxc::testing::error_of;
 using namespace mxc::runtime;
 
 namespace {
 
 class TempRoot : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/mxc-runtime-XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        root = tmpl;
-    }
-    void TearDown() override { remove_tree(root); }
-    std::string root;
+    mxc::testing::TempDir dir{"mxc-runtime"};
+    const std::string root = dir.path();
 };
 
-std::string error_of(const std::function<void()> &fn) {
-    try {
-        fn();
-    } catch (const Error &e) {
-        return e.what();
-    }
-    return "";
-}
 
 } // namespace
 

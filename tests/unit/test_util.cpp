@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "helpers.hpp"
+
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
@@ -22,32 +24,12 @@
 #include "mxc/util/user.hpp"
 
 using namespace mxc;
+using mxc::testing::error_of;
+using mxc::testing::TempDir;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/mxc-util-XXXXXX";
-        if (!::mkdtemp(tmpl))
-            throw_errno("mkdtemp");
-        path_ = tmpl;
-    }
-    ~TempDir() { remove_tree(path_); }
-    const std::string &path() const { return path_; }
 
-private:
-    std::string path_;
-};
-
-std::string error_of(const std::function<void()> &fn) {
-    try {
-        fn();
-    } catch (const Error &e) {
-        return e.what();
-    }
-    return "";
-}
 
 } // namespace
 
