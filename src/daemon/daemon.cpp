@@ -150,13 +150,24 @@ void Daemon::load_registry() {
     for (uint64_t cg : probes_->kernel_watched())
         if (!keep.count(cg))
             probes_->unwatch(cg);
-    update_syscall_probes();
+    update_syscall_probes(false);
     save_registry();
 }
 
 // The syscall tracepoints slow down every syscall on the host: attached only
 // while a sandbox is watched.
-void Daemon::update_syscall_probes() { probes_->syscall_probes(!sandboxes_.empty()); }
+void Daemon::update_syscall_probes(bool linger) {
+    if (!sandboxes_.empty()) {
+        detach_at_.reset();
+        probes_->syscall_probes(true);
+    } else if (linger && o_.probes_linger_ms > 0) {
+        if (!detach_at_)
+            detach_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(o_.probes_linger_ms);
+    } else {
+        detach_at_.reset();
+        probes_->syscall_probes(false);
+    }
+}
 
 void Daemon::save_registry() {
     json reg = {{"identities", json::object()}, {"sandboxes", json::object()}};
@@ -409,7 +420,7 @@ json Daemon::do_register(const Conn &c, const json &req) {
             idents_.erase(name);
         }
         try {
-            update_syscall_probes();
+            update_syscall_probes(false);
             save_registry();
         } catch (const Error &e) {
             log::warn("mxcd: undo register {}: {}", sid, e.what());
@@ -654,7 +665,12 @@ void Daemon::run() {
         // While sandboxes are watched the ring is read on a short timer:
         // the probes do not wake us per record (see mxc.bpf.c).
         bool watching = !sandboxes_.empty();
-        int n = ::poll(fds.data(), fds.size(), watching ? kRingPollMs : 1000);
+        int timeout = watching ? kRingPollMs : 1000;
+        if (detach_at_) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*detach_at_ - std::chrono::steady_clock::now());
+            timeout = std::clamp(static_cast<int>(left.count()) + 1, 0, timeout);
+        }
+        int n = ::poll(fds.data(), fds.size(), timeout);
         if (n < 0 && errno != EINTR)
             throw_errno("poll");
         if (fds[0].revents & POLLIN) {
@@ -674,6 +690,8 @@ void Daemon::run() {
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
                 if (conns_.count(fds[i].fd))
                     serve_client(fds[i].fd);
+        if (detach_at_ && sandboxes_.empty() && std::chrono::steady_clock::now() >= *detach_at_)
+            update_syscall_probes(false);
         if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
             last_tick = std::chrono::steady_clock::now();
             check_losses();
@@ -682,6 +700,9 @@ void Daemon::run() {
                     id.writer->tick();
         }
     }
+    // A lingering attachment ends with us (an idle host pays nothing).
+    if (detach_at_ && sandboxes_.empty())
+        update_syscall_probes(false);
     // What is buffered now goes to the streams; what comes later waits in the
     // pinned ring for the next mxcd.
     route_.valid = false;

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -32,6 +33,10 @@ struct Options {
     uint64_t checkpoint_records = 1000;
     int checkpoint_seconds = 60;
     int checkpoint_min_gap_ms = 100;
+    // The syscall tracepoints stay attached this long after the last sandbox
+    // ends: back-to-back runs skip a detach and an attach (≈ 0.3 ms each, on
+    // the way out of one run and into the next).  0: detach at once.
+    int probes_linger_ms = 2000;
 };
 
 class Daemon {
@@ -79,7 +84,9 @@ private:
     };
 
     void load_registry();
-    void update_syscall_probes();
+    // Attach while a sandbox is watched; when none is, detach after the
+    // linger (or at once).
+    void update_syscall_probes(bool linger = true);
     void save_registry();
     Ident &ident(const std::string &name, uid_t owner);
     audit::StreamWriter &writer(const std::string &name);
@@ -120,6 +127,7 @@ private:
     UniqueFd signals_;
     uint64_t events_ = 0, unmatched_ = 0;
     bool stop_ = false;
+    std::optional<std::chrono::steady_clock::time_point> detach_at_; // a lingering attachment ends then
 };
 
 } // namespace mxc::daemon

@@ -79,6 +79,10 @@ int main(int argc, char **argv) {
     app.add_option("--checkpoint-seconds", o.checkpoint_seconds, "... or every S seconds")->capture_default_str();
     app.add_option("--checkpoint-min-gap", o.checkpoint_min_gap_ms,
                    "Checkpoints by count at least MS milliseconds apart")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--probes-linger", o.probes_linger_ms,
+                   "Keep the syscall tracepoints attached MS milliseconds after the last sandbox ends (0: detach at once)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     app.add_flag("--daemon", daemon, "Run in the background once serving");
     app.add_option("--pid-file", pid_file, "With --daemon: write the daemon's pid here");
     app.add_option("--log", log_file, "Append the log to this file");
