@@ -358,8 +358,11 @@ void StreamWriter::write_head(const json &head) {
     std::string slot = detail::head_slot(head);
     auto off = static_cast<off_t>(head_next_ * detail::kHeadSlot);
     ssize_t n = ::pwrite(head_fd_.get(), slot.data(), slot.size(), off);
-    if (n != static_cast<ssize_t>(slot.size()))
+    if (n < 0)
         throw_errno("write {}/{} slot {}", dir_, detail::kHeadFile, head_next_);
+    if (n != static_cast<ssize_t>(slot.size())) // a full disk, most likely: the other slot still anchors
+        throw_error("write {}/{} slot {}: {} of {} bytes written", dir_, detail::kHeadFile, head_next_, n,
+                    slot.size());
     if (::fdatasync(head_fd_.get()) < 0)
         throw_errno("fsync {}/{}", dir_, detail::kHeadFile);
     head_next_ = 1 - head_next_;
