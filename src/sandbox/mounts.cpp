@@ -336,14 +336,13 @@ std::string target_of(int fd, const std::string &path) {
 }
 
 bool open_optional(int root, const std::string &path, UniqueFd &out) {
-    try {
-        out.reset(open_in_root(root, path, O_PATH));
-        return true;
-    } catch (const Error &e) {
-        if (e.code() == ENOENT || e.code() == ENOTDIR)
-            return false;
-        throw;
-    }
+    int fd = try_open_in_root(root, path, O_PATH);
+    if (fd == -ENOENT || fd == -ENOTDIR)
+        return false;
+    if (fd < 0)
+        throw Error(-fd, fmt::format("open {} in rootfs", path));
+    out.reset(fd);
+    return true;
 }
 
 void mask_path(int root, const std::string &path) {

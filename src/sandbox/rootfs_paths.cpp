@@ -50,22 +50,29 @@ namespace detail {
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 } // namespace detail
 
-int open_in_root(int rootfs_fd, const std::string &path, int flags) {
+int try_open_in_root(int rootfs_fd, const std::string &path, int flags) {
     // Kernels before 5.6 have no openat2; they would need the same manual walk
     // as mkdir_in_root below.  Everything we support (and this host) has it.
     struct open_how how {};
     how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    std::string rel = path.empty() ? "." : path;
+    const char *rel = path.empty() ? "." : path.c_str();
     for (int attempt = 0;; ++attempt) {
-        long fd = ::syscall(SYS_openat2, rootfs_fd, rel.c_str(), &how, sizeof(how));
+        long fd = ::syscall(SYS_openat2, rootfs_fd, rel, &how, sizeof(how));
         if (fd >= 0)
             return static_cast<int>(fd);
         // EAGAIN: a rename raced with the lookup somewhere under the root.
         if (errno == EAGAIN && attempt < 32)
             continue;
-        throw_errno("open {} in rootfs", path);
+        return -errno;
     }
+}
+
+int open_in_root(int rootfs_fd, const std::string &path, int flags) {
+    int fd = try_open_in_root(rootfs_fd, path, flags);
+    if (fd < 0)
+        throw Error(-fd, fmt::format("open {} in rootfs", path));
+    return fd;
 }
 
 int mkdir_in_root(int rootfs_fd, const std::string &path, bool is_dir) {

@@ -29,7 +29,10 @@ usage: audit_overhead.sh [options]        (root; Linux with BTF, bpffs, cgroup v
                        sandbox, host and floor share their rounds). floor: the same open/close
                        loops (host, and agent sandbox with audit off) with two programs that do
                        nothing attached to sys_enter/sys_exit (tests/bench/probe_floor.bpf.c):
-                       the least any probe on those hooks costs here (needs clang, libbpf-dev)
+                       the least any probe on those hooks costs here (needs clang, libbpf-dev);
+                       and the "path floor": a probe that only reads the opened path into a ring
+                       buffer (tests/bench/probe_pathfloor.bpf.c; x86_64, needs bpftool), the
+                       least a probe that records which file was opened costs
   --open-n N           open+close iterations per loop (default 100000)
   --exec-n N           fork+exec(/bin/true) iterations per loop (default 500)
   --seccomp-div D      the seccomp-notify sandbox runs the open/close loop with N/D iterations
@@ -158,13 +161,25 @@ chmod 0755 "$loop_bin"
 
 # The floor: empty programs on sys_enter/sys_exit (tests/bench/probe_floor.bpf.c), loaded by
 # tests/bench/probe_floor.c.
+# The path floor: the least a probe that records the opened path costs on the same hooks
+# (tests/bench/probe_pathfloor.bpf.c: openat of the loop's comm, path read into a ring buffer
+# that probe_floor drains; x86_64, built against this kernel's BTF).
 floor_obj=$work/probe_floor.bpf.o floor_bin=$work/probe_floor floor_pid=""
+pathfloor_obj=$work/probe_pathfloor.bpf.o have_pathfloor=0
 if want floor; then
     if ! clang -O2 -g -target bpf -I"/usr/include/$(gcc -dumpmachine)" -c "$here/probe_floor.bpf.c" \
         -o "$floor_obj" 2>"$work/logs/floor-build.log" ||
         ! gcc -O2 -Wall -o "$floor_bin" "$here/probe_floor.c" -lbpf 2>>"$work/logs/floor-build.log"; then
         finding "floor not measured: building probe_floor failed (clang, libbpf-dev?): $(first_error "$work/logs/floor-build.log")"
         parts=${parts//floor/}
+    elif [[ $(uname -m) != x86_64 ]]; then
+        finding "path floor not measured: its probe reads x86_64 registers"
+    elif ! bpftool btf dump file /sys/kernel/btf/vmlinux format c >"$work/vmlinux.h" 2>>"$work/logs/floor-build.log" ||
+        ! clang -O2 -g -target bpf -D__TARGET_ARCH_x86 -I"$work" -I"/usr/include/$(gcc -dumpmachine)" \
+            -c "$here/probe_pathfloor.bpf.c" -o "$pathfloor_obj" 2>>"$work/logs/floor-build.log"; then
+        finding "path floor not measured: building probe_pathfloor failed (bpftool, BTF?): $(first_error "$work/logs/floor-build.log")"
+    else
+        have_pathfloor=1
     fi
 fi
 
@@ -354,13 +369,14 @@ stop_idle() {
     idle_pid=""
 }
 
-# floor_start: the empty programs attached (probe_floor prints "attached N" once they are);
-# floor_stop: the process ends, and with it its links; waits until the kernel has let them go.
+# floor_start [OBJ COMM]: the empty programs (or OBJ's, recording COMM's opens) attached
+# (probe_floor prints "attached N" once they are); floor_stop: the process ends, and with it its
+# links; waits until the kernel has let them go.
 floor_start() {
     local i
     floor_links0=$(sys_links)
     mkfifo "$work/floor.fifo" || return 1
-    "$floor_bin" "$floor_obj" <"$work/floor.fifo" >"$work/logs/floor.out" 2>"$work/logs/floor.err" &
+    "$floor_bin" "${1:-$floor_obj}" ${2:+"$2"} <"$work/floor.fifo" >"$work/logs/floor.out" 2>"$work/logs/floor.err" &
     floor_pid=$!
     exec {floor_fd}>"$work/floor.fifo"
     for ((i = 0; i < 100; i++)); do
@@ -472,6 +488,15 @@ if want sandbox || want host || want floor; then
                 floor_stop
             else
                 broke=1
+            fi
+            if ((have_pathfloor)); then
+                if floor_start "$pathfloor_obj" "$(basename "$loop_bin")"; then
+                    run_sbx off "$work/logs/sbx-pathfloor-open" "${prefix}po$((r + warmup))" -- "$loop_bin" openclose "$open_n" "$target"
+                    sample open pathfloor "$r"
+                    floor_stop
+                else
+                    broke=1
+                fi
             fi
         fi
     }
@@ -725,7 +750,7 @@ fi
 # =================================================================================================
 ((${#clean_rounds[@]} >= 3)) || clean_rounds=()
 declare -A med=()
-for k in host.on host.loaded host.off host.floor open.bpf open.off open.floor open.seccomp exec.bpf exec.off exec.seccomp aopen.on aopen.off aexec.on aexec.off; do
+for k in host.on host.loaded host.off host.floor open.bpf open.off open.floor open.pathfloor open.seccomp exec.bpf exec.off exec.seccomp aopen.on aopen.off aexec.on aexec.off; do
     med[$k]=$(median_of "$k")
     med[$k.cpu]=$(median_of "$k.cpu")
 done
@@ -781,6 +806,7 @@ if want sandbox || want host || want floor; then
     if want floor; then
         line open.floor open.off "open+close ×$open_n" "agent sandbox" "off; empty sys_enter/exit programs (floor)"
         line host.floor host.off "open+close ×$open_n" "host, no sandbox" "empty sys_enter/exit programs (floor)"
+        ((have_pathfloor)) && line open.pathfloor open.off "open+close ×$open_n" "agent sandbox" "off; a probe that only records the path (path floor)"
     fi
     echo
     if want sandbox; then
@@ -797,6 +823,8 @@ if want sandbox || want host || want floor; then
         row "floor: open/close in sandbox with empty sys_enter/exit programs ÷ off" "$(fig open.floor open.off)" "(info)" ""
         row "floor: open/close on the host with empty sys_enter/exit programs ÷ none" "$(fig host.floor host.off)" "(info)" ""
         want sandbox && row "open/close in sandbox, bpf ÷ floor (what mxc's probes add)" "$(fig open.bpf open.floor)" "(info)" ""
+        ((have_pathfloor)) && row "path floor: open/close in sandbox, a probe that only records the path ÷ off" "$(fig open.pathfloor open.off)" "(info)" ""
+        ((have_pathfloor)) && want sandbox && row "open/close in sandbox, bpf ÷ path floor" "$(fig open.bpf open.pathfloor)" "(info)" ""
         want host && row "open/close on the host, probes loaded (1 sandbox registered) ÷ floor" "$(fig host.on host.floor)" "(info)" ""
     fi
 fi

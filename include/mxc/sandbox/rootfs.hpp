@@ -54,6 +54,10 @@ void finish_rootfs(const oci::Spec &spec, const RootfsOptions &opts);
 // Open `path` (relative to rootfs_fd) with RESOLVE_IN_ROOT semantics: symlinks
 // and ".." stay inside.  flags are openat flags (O_PATH, O_DIRECTORY...).
 int open_in_root(int rootfs_fd, const std::string &path, int flags);
+// The same without throwing: the fd, or -errno.  For paths that may well be
+// absent (masked paths): the child's setup would otherwise throw and unwind
+// once per absent path.
+int try_open_in_root(int rootfs_fd, const std::string &path, int flags);
 // mkdir -p inside the root (symlinks resolved inside), then return an O_PATH fd
 // of the final component, created as a directory or an empty file (is_dir false).
 int mkdir_in_root(int rootfs_fd, const std::string &path, bool is_dir);
