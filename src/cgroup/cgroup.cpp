@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -45,6 +46,23 @@ std::string parent_of(const std::string &p) {
 
 // Subdirectories first, then dir; EBUSY is retried because a cgroup whose last
 // task just exited is briefly still populated.
+// Where the calling process's own cgroup of a hierarchy is, relative to the
+// mount's root (self: /proc/self/cgroup parsed).  controller "" is cgroup v2.
+std::optional<std::string> own_cgroup(const Layout &layout, const std::vector<std::pair<std::string, std::string>> &self,
+                                      const std::string &mount, const std::string &controller) {
+    for (const auto &[ctrls, p] : self) {
+        bool match = controller.empty() ? ctrls.empty() : detail::contains(detail::split(ctrls, ','), controller);
+        if (!match)
+            continue;
+        std::string path = p;
+        auto it = layout.mount_roots.find(mount);
+        if (it != layout.mount_roots.end() && it->second != "/" && path.rfind(it->second, 0) == 0)
+            path = path.substr(it->second.size());
+        return normalize(path, p);
+    }
+    return std::nullopt;
+}
+
 void remove_cgroup_dir(const std::string &dir) {
     // Usually empty by now: one rmdir, no listing.
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT)
@@ -99,18 +117,9 @@ Manager::Manager(Layout layout, std::string path) : layout_(std::move(layout)), 
         self = detail::parse_proc_cgroup(with_context("resolve relative cgroupsPath", [&] {
             return read_file(layout_.self_cgroup);
         }));
-    // Where our own cgroup of a hierarchy is, relative to the mount's root.
     auto own = [&](const std::string &mount, const std::string &controller) -> std::string {
-        for (const auto &[ctrls, p] : self) {
-            bool match = controller.empty() ? ctrls.empty() : detail::contains(detail::split(ctrls, ','), controller);
-            if (!match)
-                continue;
-            std::string path = p;
-            auto it = layout_.mount_roots.find(mount);
-            if (it != layout_.mount_roots.end() && it->second != "/" && path.rfind(it->second, 0) == 0)
-                path = path.substr(it->second.size());
-            return normalize(path, p);
-        }
+        if (auto p = own_cgroup(layout_, self, mount, controller))
+            return *p;
         throw_error("resolve relative cgroupsPath {}: no {} entry in {}", path_,
                     controller.empty() ? "cgroup v2" : controller, layout_.self_cgroup);
     };
@@ -254,6 +263,49 @@ std::vector<TaskFile> Manager::open_v1_tasks() const {
         out.push_back({std::move(fd), std::move(file)});
     }
     return out;
+}
+
+std::vector<TaskFile> Manager::open_own_v1_tasks() const {
+    std::vector<TaskFile> out;
+    if (v1_dirs_.empty())
+        return out;
+    auto text = detail::read_optional(layout_.self_cgroup);
+    if (!text)
+        return out;
+    auto self = detail::parse_proc_cgroup(*text);
+    std::set<std::string> done;
+    for (const auto &[ctrl, dir] : v1_dirs_) {
+        if (!done.insert(dir).second)
+            continue;
+        auto mount = layout_.v1_mounts.find(ctrl);
+        std::optional<std::string> own;
+        if (mount != layout_.v1_mounts.end())
+            own = own_cgroup(layout_, self, mount->second, ctrl);
+        if (!own)
+            return {};
+        std::string file = mount->second + *own + "/tasks";
+        UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd)
+            return {};
+        out.push_back({std::move(fd), std::move(file)});
+    }
+    return out;
+}
+
+void Manager::remove_v1_dirs_now() const noexcept {
+    std::set<std::string> done;
+    for (const auto &[ctrl, dir] : v1_dirs_)
+        if (done.insert(dir).second)
+            (void)::rmdir(dir.c_str());
+}
+
+void leave_self(const std::vector<int> &fds) noexcept {
+    for (int fd : fds) {
+        ssize_t n;
+        do
+            n = ::write(fd, "0", 1);
+        while (n < 0 && errno == EINTR);
+    }
 }
 
 void join_self(const std::vector<TaskFile> &files) {

@@ -207,8 +207,18 @@ int run_agent(const Global &g, AgentOptions &o) {
         if (report_r)
             fwd.also_watch(report_r.get(), [&] {
                 int32_t code;
-                if (::read(report_r.get(), &code, sizeof code) == sizeof code)
-                    start_closer();
+                if (::read(report_r.get(), &code, sizeof code) != sizeof code)
+                    return;
+                start_closer();
+                // The init has moved itself back into our own v1 cgroups
+                // (where it could): theirs go now, while the kernel still
+                // takes its namespaces down.  The rest in destroy() below.
+                if (!c.state.cgroup_path.empty()) {
+                    try {
+                        cgroup::Manager(cgroup::detect_once(), c.state.cgroup_path).remove_v1_dirs_now();
+                    } catch (const Error &) {
+                    }
+                }
             });
         auto started = std::chrono::steady_clock::now();
         int status = fwd.wait(c.state.pid, c.spawned.pidfd.get(), std::move(c.spawned.pty_master), -1, timeout, [&] {

@@ -285,7 +285,9 @@ int exec_command(void *arg) {
 // what is left and reap it, again after each reaped process (one forked
 // meanwhile was not there for the last kill; it is our child once orphaned),
 // until we have no child; then tell the runtime the command's status.
-[[noreturn]] void end_as_init(int code, int report_fd) {
+// Then (leave_fds) out of the sandbox's v1 cgroups, so that the runtime can
+// remove them while the kernel takes the namespaces down in our exit.
+[[noreturn]] void end_as_init(int code, int report_fd, const std::vector<int> &leave_fds) {
     if (report_fd >= 0) {
         for (;;) {
             ::kill(-1, SIGKILL);
@@ -293,13 +295,15 @@ int exec_command(void *arg) {
             if (::waitpid(-1, &st, __WALL) < 0 && errno == ECHILD)
                 break;
         }
+        cgroup::leave_self(leave_fds);
         int32_t c = code;
         (void)!::write(report_fd, &c, sizeof c);
     }
     ::_exit(code);
 }
 
-[[noreturn]] void run_as_init(const oci::Process &proc, const std::string &file, int report_fd) {
+[[noreturn]] void run_as_init(const oci::Process &proc, const std::string &file, int report_fd,
+                              const std::vector<int> &leave_fds) {
     if (report_fd >= 0)
         ::fcntl(report_fd, F_SETFD, FD_CLOEXEC);
     sigset_t all;
@@ -347,12 +351,13 @@ int exec_command(void *arg) {
         while ((p = ::waitpid(-1, &st, WNOHANG)) > 0) {
             if (p != cmd)
                 continue;
-            end_as_init(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), report_fd);
+            end_as_init(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), report_fd, leave_fds);
         }
     }
 }
 
-void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std::vector<cgroup::TaskFile> &v1_tasks) {
+void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std::vector<cgroup::TaskFile> &v1_tasks,
+                 const std::vector<cgroup::TaskFile> &leave_tasks) {
     const oci::Spec &spec = *cfg.spec;
     const oci::Linux empty_linux;
     const oci::Linux &lin = spec.linux_ ? *spec.linux_ : empty_linux;
@@ -363,8 +368,13 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     // (the CVE-2024-21626 class).  Keep stdio, the preserved fds, ours.
     log::detach();
     std::vector<int> keep{ch.fd(), fifo_fd, cfg.exit_report_fd};
+    std::vector<int> leave_fds;
     for (const auto &t : v1_tasks)
         keep.push_back(t.fd.get());
+    for (const auto &t : leave_tasks) {
+        keep.push_back(t.fd.get());
+        leave_fds.push_back(t.fd.get());
+    }
     close_fds_except(keep, cfg.preserve_fds);
     ch.expect(Msg::go, "waiting for the runtime");
     // Into the v1 cgroups (v2: CLONE_INTO_CGROUP) before anything else, so
@@ -519,11 +529,12 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     if (cfg.dumpable_before_exec)
         ::prctl(PR_SET_DUMPABLE, 1);
     if (cfg.init)
-        run_as_init(proc, file, cfg.exit_report_fd);
+        run_as_init(proc, file, cfg.exit_report_fd, leave_fds);
     exec_after_ready(proc, file);
 }
 
-void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd, const std::vector<cgroup::TaskFile> &v1_tasks) {
+void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd, const std::vector<cgroup::TaskFile> &v1_tasks,
+                const std::vector<cgroup::TaskFile> &leave_tasks) {
     SyncChannel ch{UniqueFd(sync_fd)};
     bool reported_ready = false;
     try {
@@ -531,7 +542,7 @@ void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd, const std::vec
         // after `ready`, which clears this below).
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         reset_signals();
-        child_setup(cfg, ch, fifo_fd, v1_tasks);
+        child_setup(cfg, ch, fifo_fd, v1_tasks, leave_tasks);
     } catch (const Error &e) {
         try {
             ch.send(Msg::error, e.code(), e.what());

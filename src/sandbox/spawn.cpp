@@ -141,11 +141,15 @@ Spawned spawn_container(const SpawnConfig &cfg) {
             throw_errno("open exec fifo {}", cfg.fifo_path);
     }
     // v2 by CLONE_INTO_CGROUP, v1 by the child moving itself (join_self).
+    // An init that reports the command's end moves itself back out of the v1
+    // ones then (leave_self): their directories can go while it still exits.
     UniqueFd cg_fd;
-    std::vector<cgroup::TaskFile> v1_tasks;
+    std::vector<cgroup::TaskFile> v1_tasks, leave_tasks;
     if (cfg.cgroup && !cfg.attach_pid) {
         cg_fd = cfg.cgroup->open_v2_dir();
         v1_tasks = cfg.cgroup->open_v1_tasks();
+        if (cfg.init && cfg.exit_report_fd >= 0)
+            leave_tasks = cfg.cgroup->open_own_v1_tasks();
     }
 
     auto [parent_ch, child_ch] = SyncChannel::make_pair();
@@ -176,12 +180,13 @@ Spawned spawn_container(const SpawnConfig &cfg) {
         throw_errno("clone3 container process");
     if (pid == 0) {
         parent_ch.close();
-        child_main(cfg, child_ch.fd(), fifo ? fifo.get() : -1, v1_tasks);
+        child_main(cfg, child_ch.fd(), fifo ? fifo.get() : -1, v1_tasks, leave_tasks);
     }
     restore_pid.reset();
     restore_time.reset();
     child_ch.close();
     v1_tasks.clear();
+    leave_tasks.clear();
     Spawned out;
     out.pid = pid;
     out.pidfd.reset(pidfd);

@@ -801,3 +801,102 @@ TEST(CgroupHost, JoinSelfMovesTheCallerIntoEveryV1Hierarchy) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
     files.clear();
 }
+
+// The tasks files of the caller's own cgroups, one per v1 hierarchy in use,
+// resolved from /proc/self/cgroup: where a container's init goes back to.
+TEST(CgroupManager, OwnV1TasksAreTheCallersCgroups) {
+    FakeHost h(kHybridV1, true, "hugetlb");
+    Layout l = h.layout();
+    l.self_cgroup = h.base() + "/self_cgroup";
+    put(l.self_cgroup, "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n2:cpuacct:/\n3:cpuset:/\n"
+                       "5:devices:/d\n6:freezer:/\n7:blkio:/\n8:pids:/\n10:hugetlb:/\n0::/user.slice/x\n");
+    Manager m(l, "/mxc/c1");
+    std::set<std::string> want;
+    for (const auto &[c, d] : m.v1_dirs()) {
+        std::string own = c == "memory" ? "/process_api/abc" : c == "devices" ? "/d" : "";
+        std::string mount = h.root() + "/" + (c == "name=systemd" ? std::string("systemd") : c);
+        mkdir_p(mount + own);
+        put(mount + own + "/tasks", "");
+        want.insert(mount + own + "/tasks");
+    }
+    auto files = m.open_own_v1_tasks();
+    std::set<std::string> got;
+    for (const auto &f : files) {
+        EXPECT_GE(f.fd.get(), 0);
+        got.insert(f.path);
+    }
+    EXPECT_EQ(got, want);
+    std::vector<int> fds;
+    for (const auto &f : files)
+        fds.push_back(f.fd.get());
+    leave_self(fds);
+    EXPECT_EQ(h.v1("memory", "/process_api/abc", "tasks"), "0");
+    EXPECT_EQ(h.v1("devices", "/d", "tasks"), "0");
+
+    // One of them cannot be opened: none is (the init then stays, and its
+    // cgroups go after it has exited).
+    ::unlink((h.root() + "/devices/d/tasks").c_str());
+    EXPECT_TRUE(m.open_own_v1_tasks().empty());
+    // No entry for a hierarchy in /proc/self/cgroup: the same.
+    put(l.self_cgroup, "4:memory:/process_api/abc\n0::/user.slice/x\n");
+    EXPECT_TRUE(Manager(l, "/mxc/c1").open_own_v1_tasks().empty());
+}
+
+// What a container's init does once its command and everything else are
+// gone: it moves itself back into the runtime's own v1 cgroups, and the
+// container's v1 directories can be removed while it still runs (exits).
+TEST(CgroupHost, LeaveSelfLetsTheV1DirectoriesGoBeforeTheProcessEnds) {
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "needs root to create cgroups on the host";
+    Layout layout = detect();
+    if (layout.v1_mounts.empty())
+        GTEST_SKIP() << "no v1 hierarchy on this host";
+    Manager m(layout, fmt::format("/mxc-test-leave-{}", ::getpid()));
+    m.create();
+    pid_t pid = -1;
+    ScopeExit guard([&] {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        try {
+            m.destroy();
+        } catch (const Error &e) {
+            ADD_FAILURE() << e.what();
+        }
+    });
+    auto join = m.open_v1_tasks();
+    auto leave = m.open_own_v1_tasks();
+    ASSERT_EQ(leave.size(), join.size()) << "root can open its own cgroups' tasks files";
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        std::vector<int> fds;
+        for (const auto &f : leave)
+            fds.push_back(f.fd.get());
+        try {
+            join_self(join);
+        } catch (...) {
+            ::_exit(2);
+        }
+        // In: a directory with a task in it cannot be removed.
+        m.remove_v1_dirs_now();
+        for (const auto &[c, d] : m.v1_dirs())
+            if (!path_exists(d))
+                ::_exit(3);
+        leave_self(fds);
+        (void)!::write(ready[1], "x", 1);
+        ::pause();
+        ::_exit(0);
+    }
+    ::close(ready[1]);
+    char x;
+    ASSERT_EQ(::read(ready[0], &x, 1), 1) << "the child failed before leaving";
+    ::close(ready[0]);
+    m.remove_v1_dirs_now();
+    for (const auto &[c, d] : m.v1_dirs())
+        EXPECT_FALSE(path_exists(d)) << d << " still there";
+    EXPECT_EQ(::kill(pid, 0), 0) << "the process is still alive";
+}

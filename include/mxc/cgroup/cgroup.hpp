@@ -55,6 +55,10 @@ struct TaskFile {
 // where no migration ran in the last RCU grace period that waits for one,
 // 10-20 ms.
 void join_self(const std::vector<TaskFile> &files);
+// The same for a process on its way out, into the cgroups of Manager::
+// open_own_v1_tasks (fds): no errors (it stays where it is, and its cgroups
+// are removed once it has exited).
+void leave_self(const std::vector<int> &fds) noexcept;
 
 // One container's cgroups.  create() makes the directories; apply() writes
 // limits; add_pid() moves a process in; destroy() kills nothing and removes the
@@ -85,6 +89,16 @@ public:
     // caller (the kernel checks the opener's credentials, as for add_pid), for
     // a process to move itself with join_self().  Empty without v1 hierarchies.
     std::vector<TaskFile> open_v1_tasks() const;
+    // The `tasks` files of the calling process's own cgroups in the same v1
+    // hierarchies, opened for writing.  A container's init that is done (its
+    // command and everything else gone) moves itself back into them
+    // (leave_self), so that the container's v1 directories can be removed
+    // while the kernel still takes its namespaces down.  Empty when any of
+    // them cannot be opened (a rootless caller, usually): nothing leaves then.
+    std::vector<TaskFile> open_own_v1_tasks() const;
+    // One rmdir of each v1 directory, now: no listing, no retry, errors
+    // ignored (destroy() comes after it, and reports).
+    void remove_v1_dirs_now() const noexcept;
     // Write the limits.  Throws "not supported: .linux.resources.X" when the host lacks the controller.
     void apply(const oci::Resources &res);
     // Freezer: v2 cgroup.freeze when a v2 cgroup exists, else the v1 freezer.

@@ -56,7 +56,9 @@ struct SpawnConfig {
     // exit status (a 4-byte int) here, before it exits itself.  Its exit
     // waits for the kernel to take the namespaces down (≈ 2 ms here); the
     // runtime can close the audit stream meanwhile: nothing is left that
-    // could add to it.  -1: no report.  Close-on-exec; only the init has it.
+    // could add to it; and, the init having moved itself back into the
+    // runtime's own v1 cgroups first (where it can), remove the sandbox's v1
+    // cgroup directories.  -1: no report.  Close-on-exec; only the init has it.
     int exit_report_fd = -1;
     std::vector<LandlockRule> landlock;  // empty: no Landlock
     // The seccomp-notify audit reads the arguments of the first execve from
@@ -107,8 +109,11 @@ ExecSpawned spawn_exec(const ExecConfig &cfg);
 
 // The sandbox setup that runs inside the child (namespaces exist).  Used by
 // spawn_container; exposed for tests.  v1_tasks: the child moves itself into
-// those cgroups first (cgroup::join_self).
+// those cgroups first (cgroup::join_self).  leave_tasks: with cfg.init and an
+// exit report, the init moves itself into those before it reports
+// (cgroup::leave_self).
 [[noreturn]] void child_main(const SpawnConfig &cfg, int sync_fd, int fifo_fd,
-                             const std::vector<cgroup::TaskFile> &v1_tasks = {});
+                             const std::vector<cgroup::TaskFile> &v1_tasks = {},
+                             const std::vector<cgroup::TaskFile> &leave_tasks = {});
 
 } // namespace mxc::sandbox
