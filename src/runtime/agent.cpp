@@ -191,34 +191,46 @@ int run_agent(const Global &g, AgentOptions &o) {
         int64_t timeout = plan.timeout_ms ? static_cast<int64_t>(*plan.timeout_ms) : -1;
         std::map<std::string, uint64_t> counts;
         std::exception_ptr close_failed;
+        // Closing the stream: its checkpoint (signature, two flushes) waits
+        // on the disk far more than it runs.
+        bool closing = false; // this thread's: started, here or on `closer`
+        auto close_stream = [&] {
+            try {
+                counts = audit.finish(c.state);
+            } catch (...) {
+                close_failed = std::current_exception();
+            }
+        };
         std::jthread closer; // joined before `cleanup` runs (declared after it)
         auto start_closer = [&] {
-            if (!closer.joinable())
-                closer = std::jthread([&] {
-                    try {
-                        counts = audit.finish(c.state);
-                    } catch (...) {
-                        close_failed = std::current_exception();
-                    }
-                });
+            if (!closing) {
+                closing = true;
+                closer = std::jthread(close_stream);
+            }
         };
         // Only a report counts: end of file alone (the init was killed) comes
-        // before the kernel has killed the rest of the sandbox.
+        // before the kernel has killed the rest of the sandbox.  Then the
+        // init has moved itself back into our own v1 cgroups (where it
+        // could): theirs go now, on a thread, while this one closes the
+        // stream and the kernel takes the init's namespaces down; the rest
+        // goes in destroy() below.  (The stream here and not on a new
+        // thread: with both CPUs busy, such a thread waited ≈ 0.3 ms for one,
+        // and its flushes are what the end of the run waits for.)
+        std::jthread v1_remover;
         if (report_r)
             fwd.also_watch(report_r.get(), [&] {
                 int32_t code;
-                if (::read(report_r.get(), &code, sizeof code) != sizeof code)
+                if (::read(report_r.get(), &code, sizeof code) != sizeof code || closing)
                     return;
-                start_closer();
-                // The init has moved itself back into our own v1 cgroups
-                // (where it could): theirs go now, while the kernel still
-                // takes its namespaces down.  The rest in destroy() below.
-                if (!c.state.cgroup_path.empty()) {
-                    try {
-                        cgroup::Manager(cgroup::detect_once(), c.state.cgroup_path).remove_v1_dirs_now();
-                    } catch (const Error &) {
-                    }
-                }
+                if (!c.state.cgroup_path.empty())
+                    v1_remover = std::jthread([path = c.state.cgroup_path] {
+                        try {
+                            cgroup::Manager(cgroup::detect_once(), path).remove_v1_dirs_now();
+                        } catch (const Error &) {
+                        }
+                    });
+                closing = true;
+                close_stream();
             });
         auto started = std::chrono::steady_clock::now();
         int status = fwd.wait(c.state.pid, c.spawned.pidfd.get(), std::move(c.spawned.pty_master), -1, timeout, [&] {
@@ -244,12 +256,15 @@ int run_agent(const Global &g, AgentOptions &o) {
             // started it.  (mxcd's backend unregisters before the cgroup goes.)
             start_closer();
             removed = true;
+            if (v1_remover.joinable())
+                v1_remover.join();
             try {
                 destroy(store, c.state);
             } catch (const Error &e) {
                 log::warn("cleanup: {}", e.what());
             }
-            closer.join();
+            if (closer.joinable())
+                closer.join();
             if (close_failed)
                 std::rethrow_exception(close_failed);
         } else {
