@@ -43,9 +43,8 @@ void deny_bits(oci::Seccomp &s, const char *name, uint32_t index, std::initializ
 
 oci::Seccomp strict_seccomp_profile() {
     oci::Seccomp s = seccomp::default_agent_profile();
-    s.syscalls.push_back(errno_rule({"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "unshare",
-                                     "chroot", "pidfd_getfd", "process_madvise", "vhangup", "mbind",
-                                     "migrate_pages", "move_pages", "set_mempolicy"},
+    s.syscalls.push_back(errno_rule({"ptrace", "process_vm_readv", "process_vm_writev", "unshare", "chroot",
+                                     "vhangup", "mbind", "migrate_pages", "move_pages", "set_mempolicy"},
                                     EPERM));
     // clone3 passes its flags in memory seccomp cannot read; ENOSYS makes libc
     // fall back to clone(), whose flags are checked below.

@@ -25,12 +25,25 @@
 #include "mxc/net/proxy.hpp"
 #include "mxc/runtime/wait.hpp"
 #include "mxc/util/error.hpp"
+#include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
 #include "mxc/util/proc.hpp"
 
 namespace mxc::runtime {
 
 namespace {
+
+// Whether pid (the sandbox's init, a pid of ours) has no child left:
+// /proc/PID/task/PID/children (CONFIG_PROC_CHILDREN).  False when that
+// cannot be read.
+bool init_is_alone(pid_t pid) {
+    try {
+        return read_file(fmt::format("/proc/{}/task/{}/children", pid, pid)).find_first_not_of(" \n") ==
+               std::string::npos;
+    } catch (const Error &) {
+        return false;
+    }
+}
 
 std::string random_id() {
     unsigned char b[5];
@@ -222,6 +235,14 @@ int run_agent(const Global &g, AgentOptions &o) {
                 int32_t code;
                 if (::read(report_r.get(), &code, sizeof code) != sizeof code || closing)
                     return;
+                // The init reports once it has reaped everything.  A report
+                // while it still has children (a process of the sandbox that
+                // got hold of the pipe) does not count: the end is then seen
+                // when the init exits.
+                if (!init_is_alone(c.state.pid)) {
+                    log::warn("run \"{}\": an end-of-command report while the sandbox still runs; ignored", o.name);
+                    return;
+                }
                 if (!c.state.cgroup_path.empty())
                     v1_remover = std::jthread([path = c.state.cgroup_path] {
                         try {

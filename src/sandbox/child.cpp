@@ -303,7 +303,7 @@ int exec_command(void *arg) {
 }
 
 [[noreturn]] void run_as_init(const oci::Process &proc, const std::string &file, int report_fd,
-                              const std::vector<int> &leave_fds) {
+                              const std::vector<int> &leave_fds, bool keep_dumpable) {
     if (report_fd >= 0)
         ::fcntl(report_fd, F_SETFD, FD_CLOEXEC);
     sigset_t all;
@@ -326,6 +326,17 @@ int exec_command(void *arg) {
     pid_t cmd = ::clone(exec_command, g_command_stack + sizeof g_command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &ce);
     if (cmd < 0)
         throw_errno("start the command");
+    // The command has exec'd (CLONE_VFORK): it has a memory of its own, and
+    // ours need not be dumpable any longer (child_setup made it so for the
+    // seccomp-notify audit to read that first execve's arguments).  A
+    // dumpable init lets the command, same uid, reach our fds (ptrace,
+    // /proc/1/fd): the exit report's pipe, and the runtime's own cgroups'
+    // tasks files (leave_fds), through which it could leave its v1 cgroups.
+    // A rootless runtime's `mxc exec` joins our namespaces through a pidfd,
+    // which needs us dumpable (it has no CAP_SYS_PTRACE over us); it gets no
+    // leave_fds (spawn_container), and the runtime checks a report (agent.cpp).
+    if (!keep_dumpable)
+        ::prctl(PR_SET_DUMPABLE, 0);
     if (ce.err != 0) { // it could not exec, and has exited 127
         std::string line = fmt::format("mxc: {}\n", Error(ce.err, fmt::format("exec {}", file)).what());
         (void)!::write(STDERR_FILENO, line.data(), line.size());
@@ -529,7 +540,7 @@ void child_setup(const SpawnConfig &cfg, SyncChannel &ch, int fifo_fd, const std
     if (cfg.dumpable_before_exec)
         ::prctl(PR_SET_DUMPABLE, 1);
     if (cfg.init)
-        run_as_init(proc, file, cfg.exit_report_fd, leave_fds);
+        run_as_init(proc, file, cfg.exit_report_fd, leave_fds, cfg.rootless);
     exec_after_ready(proc, file);
 }
 

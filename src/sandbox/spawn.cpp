@@ -148,7 +148,9 @@ Spawned spawn_container(const SpawnConfig &cfg) {
     if (cfg.cgroup && !cfg.attach_pid) {
         cg_fd = cfg.cgroup->open_v2_dir();
         v1_tasks = cfg.cgroup->open_v1_tasks();
-        if (cfg.init && cfg.exit_report_fd >= 0)
+        // Not rootless: its init stays dumpable (see run_as_init), and these
+        // fds would be within the command's reach.
+        if (cfg.init && cfg.exit_report_fd >= 0 && !cfg.rootless)
             leave_tasks = cfg.cgroup->open_own_v1_tasks();
     }
 

@@ -47,6 +47,9 @@ constexpr const char *kDenied[] = {
     "clock_adjtime", "adjtimex", "quotactl", "quotactl_fd", "nfsservctl", "uselib",
     // hardware access
     "vm86", "vm86old", "iopl", "ioperm",
+    // other processes' files and memory layout (docker allows these only with
+    // CAP_SYS_PTRACE, which an agent never has)
+    "pidfd_getfd", "kcmp", "process_madvise",
 };
 
 // personality(2) values docker allows: PER_LINUX, PER_LINUX32, UNAME26, both,

@@ -125,6 +125,21 @@ RunResult run_mxc(const fs::path& root, const std::vector<std::string>& args,
     return run_program(mxc_command(root, args), input, timeout);
 }
 
+std::vector<Json> json_lines(const std::string& text)
+{
+    std::vector<Json> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+            line.pop_back();
+        if (line.empty() || line[0] != '{')
+            continue;
+        if (Json j = Json::parse(line, nullptr, false); j.is_object())
+            out.push_back(std::move(j));
+    }
+    return out;
+}
+
 Json probe_json(const std::string& out)
 {
     Json j = Json::parse(out, nullptr, false);

@@ -76,6 +76,8 @@ RunResult run_mxc(const fs::path& root, const std::vector<std::string>& args,
 // Parses the probe's JSON output (the whole text, or else its last line that
 // looks like an object).  Records a failure and returns null when neither parses.
 Json probe_json(const std::string& out);
+// The lines of text that parse as JSON objects (`mxc audit query --json`, ...).
+std::vector<Json> json_lines(const std::string& text);
 
 // An environment block: base, with each "K=V" (or "K", empty) of overrides
 // replacing or adding to it.

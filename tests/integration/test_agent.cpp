@@ -685,10 +685,7 @@ TEST_F(AgentTest, WhatTheCommandLeavesRunningDiesWithIt)
 
     RunResult q = mxc({"audit", "query", "--dir", (state_dir() / "audit").string(), "--sandbox", name, "--json"});
     ASSERT_EQ(q.status, 0) << q.describe();
-    std::vector<Json> recs;
-    for (const auto &l : lines_of(q.out))
-        if (Json j = Json::parse(l, nullptr, false); j.is_object())
-            recs.push_back(j);
+    std::vector<Json> recs = json_lines(q.out);
     ASSERT_FALSE(recs.empty()) << q.describe();
     EXPECT_EQ(recs.back().value("op", ""), "unregister") << recs.back().dump();
     for (const auto &j : recs)
@@ -1019,7 +1016,9 @@ TEST_F(AgentTest, SeccompBlocksBpfAndFriends)
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "calls = [('bpf', 321, (0, 0, 0)), ('keyctl', 250, (0, -3, 0)), ('io_uring_setup', 425, (1, 0)),\n"
         "         ('perf_event_open', 298, (0, 0, -1, -1, 0)), ('userfaultfd', 323, (0,)),\n"
-        "         ('open_by_handle_at', 304, (-1, 0, 0)), ('kexec_load', 246, (0, 0, 0, 0))]\n"
+        "         ('open_by_handle_at', 304, (-1, 0, 0)), ('kexec_load', 246, (0, 0, 0, 0)),\n"
+        "         ('pidfd_getfd', 438, (-1, 0, 0)), ('kcmp', 312, (1, 1, 0, 0, 0)),\n"
+        "         ('process_madvise', 440, (-1, 0, 0, 0, 0))]\n"
         "for name, nr, args in calls:\n"
         "    r = libc.syscall(nr, *args); e = ctypes.get_errno()\n"
         "    print(name, 'ok' if r >= 0 else errno.errorcode.get(e, e))\n";
@@ -1035,12 +1034,30 @@ TEST_F(AgentTest, SeccompBlocksBpfAndFriends)
     };
     auto in = parse(inside.out), out = parse(host.out);
     for (const char *name : {"bpf", "keyctl", "io_uring_setup", "perf_event_open", "userfaultfd", "open_by_handle_at",
-                             "kexec_load"})
+                             "kexec_load", "pidfd_getfd", "kcmp", "process_madvise"})
         EXPECT_EQ(in[name], "EPERM") << name << " inside the sandbox (on the host: " << out[name] << ")\n"
                                      << inside.describe();
     // The control: on the host these do not all fail with EPERM, so the
     // EPERMs above come from the filter, not from missing capabilities alone.
     EXPECT_NE(out["keyctl"], "EPERM") << host.describe();
+}
+
+// The sandbox's init holds fds the command must not reach: the pipe it
+// reports the command's end on and, in a run by root, the runtime's own v1
+// cgroups' tasks files, through which a process would leave the sandbox's
+// limits.  The init is dumpable only until the command has exec'd (the
+// seccomp-notify audit reads that execve's arguments).
+TEST_F(AgentTest, TheCommandCannotReachTheInitsFds)
+{
+    RunResult r = sandbox({"--audit-backend", "seccomp"},
+                          {"/bin/sh", "-c",
+                           "cat /proc/self/cgroup > before.txt; n=0; "
+                           "for f in /proc/1/fd/*; do (echo 0 > $f) 2>/dev/null && n=$((n+1)); done; "
+                           "echo reached=$n; cat /proc/self/cgroup > after.txt"});
+    ASSERT_EQ(r.status, 0) << r.describe();
+    EXPECT_TRUE(contains(r.out, "reached=0")) << r.describe();
+    EXPECT_EQ(read_file(ws() / "before.txt"), read_file(ws() / "after.txt")) << "the command changed its cgroups";
+    EXPECT_FALSE(contains(r.err, "while the sandbox still runs")) << r.describe();
 }
 
 // Only the command word names mxc's command: an argument "exec" or "run" of

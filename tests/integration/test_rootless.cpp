@@ -29,22 +29,6 @@ bool contains(const std::string& hay, const std::string& needle)
     return hay.find(needle) != std::string::npos;
 }
 
-std::vector<Json> json_lines(const std::string& out)
-{
-    std::vector<Json> v;
-    std::istringstream in(out);
-    for (std::string line; std::getline(in, line);) {
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
-            line.pop_back();
-        if (line.empty() || line[0] != '{')
-            continue;
-        Json j = Json::parse(line, nullptr, false);
-        if (!j.is_discarded())
-            v.push_back(std::move(j));
-    }
-    return v;
-}
-
 size_t count_of(const std::string& hay, const std::string& needle)
 {
     size_t n = 0;
@@ -558,6 +542,45 @@ TEST_F(Rootless, AgentSandboxIsolatesAnOrdinaryUser)
     EXPECT_TRUE(fs::exists(ws / "ok"));
     // No delegated cgroup here: limits are dropped with one warning.
     EXPECT_NE(r.err.find("running without resource limits"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(uroot_ / id)) << "state left behind";
+}
+
+// A rootless sandbox's init stays dumpable (the user's `mxc exec` joins its
+// namespaces through a pidfd), so the command can write to the pipe the init
+// reports the command's end on.  Such a report, while the sandbox still runs,
+// is ignored: the audit goes on, and the stream ends after the command.
+TEST_F(Rootless, AForgedEndOfCommandReportIsIgnored)
+{
+    fs::path ws = home_ / "ws-forge";
+    fs::create_directories(ws);
+    chown_tree(home_, uid_, gid_);
+    RunAs who = who_;
+    who.env.push_back("MXC_PROFILE_PATH=" + source_profiles());
+    who.env.push_back("MXC_STATE_DIR=" + (home_ / "state").string());
+    std::string id = user_id("agent-forge");
+    RunResult r = run_program_as(
+        who, {bin_, "--root", uroot_.string(), "run", "--quiet", "--name", id, "--workspace", ws.string(),
+              "--audit-backend", "seccomp", "--", "/bin/sh", "-c",
+              "for f in /proc/1/fd/*; do printf abcd > $f 2>/dev/null; done; sleep 0.3; "
+              "cat /etc/hostname > /dev/null && echo opened-after; touch after-forge && echo wrote-after"});
+    ASSERT_EQ(r.status, 0) << r.describe();
+    EXPECT_NE(r.out.find("opened-after"), std::string::npos) << r.describe();
+    EXPECT_NE(r.out.find("wrote-after"), std::string::npos) << r.describe();
+    EXPECT_NE(r.err.find("while the sandbox still runs; ignored"), std::string::npos) << r.describe();
+    // The stream holds what the command did after the forged report, and ends
+    // with the sandbox's unregister.
+    fs::path audit = home_ / "state" / "audit";
+    RunResult q = run_program_as(who, {bin_, "audit", "query", "--dir", audit.string(), "--sandbox", id, "--json"});
+    ASSERT_EQ(q.status, 0) << q.describe();
+    bool after = false;
+    std::string last;
+    for (const auto &j : json_lines(q.out)) {
+        if (j.value("path", "").find("after-forge") != std::string::npos)
+            after = true;
+        last = j.value("op", "");
+    }
+    EXPECT_TRUE(after) << "no record of the file made after the forged report\n" << q.out;
+    EXPECT_EQ(last, "unregister") << q.out;
     EXPECT_FALSE(fs::exists(uroot_ / id)) << "state left behind";
 }
 

@@ -72,21 +72,6 @@ std::vector<std::string> keys_of(const Json& obj)
     return k;
 }
 
-// Every line of `out` that parses as a JSON object.
-std::vector<Json> json_lines(const std::string& out)
-{
-    std::vector<Json> v;
-    std::istringstream in(out);
-    for (std::string line; std::getline(in, line);) {
-        if (line.empty() || line[0] != '{')
-            continue;
-        Json j = Json::parse(line, nullptr, false);
-        if (!j.is_discarded())
-            v.push_back(std::move(j));
-    }
-    return v;
-}
-
 std::vector<std::string> dir_entries(const fs::path& dir)
 {
     std::vector<std::string> names;
