@@ -7,9 +7,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
+# curl: AgentTest.NetAllowReachesListedServerOnly goes through the proxy with it.
 apt-get install -y --no-install-recommends \
     meson ninja-build pkg-config g++ python3 \
     libseccomp-dev libcap-dev libyaml-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
     libgtest-dev libgmock-dev libssl-dev libsodium-dev libbpf-dev clang llvm bpftool \
-    busybox-static uidmap iproute2 procps libc6-dev \
+    busybox-static uidmap iproute2 procps libc6-dev curl \
     strace  # tests: Lifecycle.ExecExitCodeSurvivesALateWaiter forces a race with strace -e inject

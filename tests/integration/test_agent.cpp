@@ -191,6 +191,9 @@ protected:
             {"TERM", "xterm"},
             {"MXC_STATE_DIR", state_dir().string()},
             {"MXC_PROFILE_PATH", profiles().string()},
+            // Not the host's mxcd (README's first command starts one): the
+            // sandboxes here use the backends each test asks for.
+            {"MXC_MXCD_SOCKET", (base_ / "no-mxcd.sock").string()},
         };
         return environment(std::move(m), extra);
     }

@@ -123,9 +123,12 @@ protected:
         who_.uid = uid_;
         who_.gid = gid_;
         who_.groups = {static_cast<unsigned>(gid_)};
+        // MXC_MXCD_SOCKET: not the host's mxcd (README's first command starts
+        // one); the test that wants one starts its own and names it.
         who_.env = {"HOME=" + home_.string(), "XDG_RUNTIME_DIR=" + xdg_.string(),
                     "USER=" + std::string(kUser), "LOGNAME=" + std::string(kUser),
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "MXC_MXCD_SOCKET=" + (home_ / "no-mxcd.sock").string()};
 
         // The build tree may not be reachable by the user: then run a copy.
         bin_ = mxc_bin();
@@ -635,6 +638,7 @@ TEST_F(Rootless, AgentSandboxGetsLimitsAndAuditThroughMxcd)
     RunAs who = who_;
     who.env.push_back("MXC_PROFILE_PATH=" + source_profiles());
     who.env.push_back("MXC_STATE_DIR=" + (home_ / "state").string());
+    std::erase_if(who.env, [](const std::string &e) { return e.rfind("MXC_MXCD_SOCKET=", 0) == 0; });
     who.env.push_back("MXC_MXCD_SOCKET=" + sock);
     std::string id = user_id("agent-mxcd");
     RunResult r = run_program_as(who, {bin_, "--root", uroot_.string(), "run", "--name", id, "--memory", "64M",
