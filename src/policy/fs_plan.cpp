@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "mxc/util/error.hpp"
 #include "policy_internal.hpp"
@@ -76,6 +77,7 @@ public:
         collect();
         merge();
         order_and_prune();
+        pin_restrictions();
         emit();
         return std::move(out_);
     }
@@ -300,6 +302,41 @@ private:
         rules_ = std::move(kept);
     }
 
+    // A directory between a read-write grant and a restriction below it
+    // (deny, hide, read-only) could be renamed, the restriction's mount going
+    // with it: the next run would find the restricted path gone and its files
+    // under the new name, open.  Each such directory becomes a mount point of
+    // its own (bound onto itself, before the deeper mounts), which rename(2)
+    // refuses with EBUSY.
+    void pin_restrictions() {
+        std::set<std::string> pins;
+        auto is_rule = [&](const std::string &path) {
+            return std::any_of(rules_.begin(), rules_.end(), [&](const Rule &o) { return o.path == path; });
+        };
+        for (const Rule &r : rules_) {
+            if (r.kind != Kind::deny && r.kind != Kind::builtin_hide && r.kind != Kind::ro)
+                continue;
+            const Rule *above = nullptr;
+            for (const Rule &o : rules_)
+                if (o.path != r.path && is_under(r.path, o.path) && (!above || o.path.size() > above->path.size()))
+                    above = &o;
+            if (!above || above->kind != Kind::rw)
+                continue;
+            for (std::string d = parent_of(r.path); d.size() > above->path.size(); d = parent_of(d))
+                if (!is_rule(d))
+                    pins.insert(d);
+        }
+        pins_.assign(pins.begin(), pins.end());
+        std::stable_sort(pins_.begin(), pins_.end(),
+                         [](const std::string &a, const std::string &b) { return depth(a) < depth(b); });
+        if (!pins_.empty()) {
+            std::string list;
+            for (const auto &d : pins_)
+                list += (list.empty() ? "" : ", ") + d;
+            out_.notes.push_back("cannot be renamed (they hold a restriction below a read-write grant): " + list);
+        }
+    }
+
     bool has_descendant(const Rule &r) const {
         return std::any_of(rules_.begin(), rules_.end(),
                            [&](const Rule &o) { return o.path != r.path && is_under(o.path, r.path); });
@@ -332,7 +369,12 @@ private:
 
     void emit() {
         emit_base();
+        size_t pin = 0;
         for (const Rule &r : rules_) {
+            // Pins before anything deeper is mounted: a plain bind of a
+            // directory takes none of the mounts below it.
+            for (; pin < pins_.size() && depth(pins_[pin]) < depth(r.path); ++pin)
+                out_.mounts.push_back({pins_[pin], "bind", pins_[pin], {"bind", "rw"}});
             switch (r.kind) {
             case Kind::rw:
                 out_.mounts.push_back({r.path, "bind", r.path, {"rbind", "rw"}});
@@ -358,6 +400,8 @@ private:
                 break;
             }
         }
+        for (; pin < pins_.size(); ++pin)
+            out_.mounts.push_back({pins_[pin], "bind", pins_[pin], {"bind", "rw"}});
         if (!missing_.empty()) {
             std::string list;
             for (const auto &m : missing_)
@@ -392,6 +436,7 @@ private:
     bool gpu_;
     std::vector<Rule> rules_;
     std::vector<std::string> missing_;
+    std::vector<std::string> pins_; // see pin_restrictions, shallowest first
     FsPlan out_;
 };
 

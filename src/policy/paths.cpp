@@ -32,12 +32,12 @@ void push_components(std::vector<std::string> &stack, const std::string &path) {
         stack.push_back(*it);
 }
 
+} // namespace
+
 std::string parent_of(const std::string &p) {
     size_t slash = p.rfind('/');
     return slash == std::string::npos || slash == 0 ? "" : p.substr(0, slash);
 }
-
-} // namespace
 
 std::string passwd_home(uid_t uid) {
     auto u = user_entry(uid);

@@ -28,6 +28,8 @@ std::string normalize(const std::string &path);
 bool is_under(const std::string &child, const std::string &parent);
 // Number of components: "/" 0, "/a" 1, "/a/b" 2.
 size_t depth(const std::string &path);
+// "/a/b" -> "/a"; "/a" and "/" -> "".
+std::string parent_of(const std::string &path);
 
 // The canonical workspace: req.workspace (relative to ctx.cwd) or ctx.cwd; an
 // existing directory other than "/".

@@ -360,6 +360,24 @@ TEST_F(AgentTest, ReadOnlyBeatsReadWriteOnTheSamePath)
     }
 }
 
+// A deny inside the read-write workspace cannot be carried off by renaming
+// the directory above it, which would leave the next run nothing to hide at
+// the denied path and the files readable under the new name.
+TEST_F(AgentTest, DenyBelowTheWorkspaceSurvivesRenamesOfItsParents)
+{
+    fs::create_directories(ws() / "a" / "secrets");
+    put(ws() / "a" / "secrets" / "key", "TOPSECRET\n");
+    const std::string denied = (ws() / "a" / "secrets").string();
+    RunResult r = sh("mv a b 2>&1; echo mv=$?; ls", {"--deny", denied});
+    ASSERT_EQ(r.status, 0) << r.describe();
+    EXPECT_TRUE(contains(r.out, "Device or resource busy")) << r.describe();
+    EXPECT_FALSE(contains(r.out, "mv=0")) << r.describe();
+    EXPECT_TRUE(fs::exists(ws() / "a" / "secrets" / "key")) << "the denied directory moved";
+    RunResult again = sh("cat a/secrets/key b/secrets/key 2>&1; true", {"--deny", denied});
+    ASSERT_EQ(again.status, 0) << again.describe();
+    EXPECT_FALSE(contains(again.out, "TOPSECRET")) << again.describe();
+}
+
 TEST_F(AgentTest, DenyAppliesToEverySymlinkAlias)
 {
     fs::create_directories(ws() / "real");

@@ -544,6 +544,41 @@ TEST_F(PolicyCompile, MostSpecificWins) {
         }
 }
 
+// A directory between a read-write grant and a restriction below it is bound
+// onto itself before the restriction is mounted: rename(2) refuses to move a
+// mount point, so the restriction cannot be carried off to another name.
+TEST_F(PolicyCompile, DirectoriesBetweenAGrantAndARestrictionArePinned) {
+    mkdir_p(root + "/home/u/ws/sub/deeper/keys");
+    mkdir_p(root + "/data/x/y");
+    req.deny = {"/home/u/ws/sub/deeper/keys", "/home/u/ws/secret"};
+    req.rw = {"/data"};
+    req.ro = {"/data/x/y"};
+    Plan p = run(agent);
+    for (const char *pin : {"/home/u/ws/sub", "/home/u/ws/sub/deeper", "/data/x"}) {
+        int i = index_of(p, pin);
+        ASSERT_GE(i, 0) << pin << " is not pinned";
+        const oci::Mount &m = mount(p, pin);
+        EXPECT_EQ(m.source, pin);
+        EXPECT_TRUE(has_opt(m, "bind") && !has_opt(m, "rbind")) << pin;
+    }
+    EXPECT_LT(index_of(p, "/home/u/ws"), index_of(p, "/home/u/ws/sub"));
+    EXPECT_LT(index_of(p, "/home/u/ws/sub"), index_of(p, "/home/u/ws/sub/deeper"));
+    EXPECT_LT(index_of(p, "/home/u/ws/sub/deeper"), index_of(p, "/home/u/ws/sub/deeper/keys"));
+    EXPECT_LT(index_of(p, "/data/x"), index_of(p, "/data/x/y"));
+    // A restriction right below the grant is a mount point itself: nothing to pin.
+    EXPECT_EQ(count_of(p, "/home/u/ws/secret"), 1);
+    EXPECT_TRUE(noted(p, "cannot be renamed"));
+    // Under a read-only view nothing can be renamed: no pins.
+    req = RunRequest{};
+    req.command = {"/bin/true"};
+    req.container_id = "0123456789abcdef0123";
+    req.identity_name = "alice";
+    req.ro = {"/opt"};
+    req.deny = {"/opt/tool"};
+    Plan q = run(agent);
+    EXPECT_FALSE(noted(q, "cannot be renamed"));
+}
+
 TEST_F(PolicyCompile, SamePathDenyOverRoOverRw) {
     req.rw = {"/data"};
     req.ro = {"/data"};
