@@ -24,6 +24,7 @@
 #include "mxc/net/netns.hpp"
 #include "mxc/net/proxy.hpp"
 #include "mxc/runtime/wait.hpp"
+#include "mxc/sandbox/landlock.hpp"
 #include "mxc/util/error.hpp"
 #include "mxc/util/file.hpp"
 #include "mxc/util/log.hpp"
@@ -78,6 +79,10 @@ policy::Plan plan_agent(const Global &g, AgentOptions &o) {
 
 int run_agent(const Global &g, AgentOptions &o) {
     policy::Plan plan = plan_agent(g, o);
+    // Landlock mirrors the mounts where the kernel has it (defence in depth,
+    // not required): say so where it does not.
+    if (!plan.landlock_rules.empty() && sandbox::landlock_abi() <= 0)
+        plan.notes.push_back("landlock: not available on this kernel; the filesystem rules rest on the mounts alone");
     return with_context(fmt::format("run \"{}\"", o.name), [&]() -> int {
         const auto &layout = cgroup::detect_once();
         // Rootless: a cgroup of our own (delegated by systemd), or one below
